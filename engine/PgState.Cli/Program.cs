@@ -1,0 +1,43 @@
+using System.CommandLine;
+using PgState.Cli.Commands;
+using PgState.Engine.Diagnostics;
+using PgState.Engine.Resources;
+using PgState.Modules.Archiving;
+
+namespace PgState.Cli;
+
+/// <summary>The pgstate command. Runs in-process for tests: new Program(io).RunAsync(args).</summary>
+public sealed class Program(IOContext io)
+{
+    /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
+    public static IReadOnlyList<IModule> Modules { get; } = [new ArchivingModule()];
+
+    public static Task<int> Main(string[] args) => new Program(IOContext.FromConsole()).RunAsync(args);
+
+    public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default)
+    {
+        var workflow = new HostWorkflow(io, Modules);
+        var root = new RootCommand("pgstate — desired state for PostgreSQL backup and recovery plumbing (WAL archiving, settings …).\n" +
+            "Data (plans) goes to stdout, progress to stderr. Exit codes follow terraform plan -detailed-exitcode.")
+        {
+            new ValidateCommand(io, workflow).Build(),
+            new PlanCommand(io, workflow).Build(),
+            new ApplyCommand(io, workflow).Build(),
+        };
+        var parsed = root.Parse(args);
+        try
+        {
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = io.Output, Error = io.Error, EnableDefaultExceptionHandler = false }, cancellationToken);
+        }
+        catch (PgStateException e)
+        {
+            io.Error.WriteLine($"pgstate: error: {e.Message}");
+            return ExitCodes.Error;
+        }
+        catch (Npgsql.NpgsqlException e)
+        {
+            io.Error.WriteLine($"pgstate: error: PostgreSQL: {(e is Npgsql.PostgresException pg ? $"{pg.SqlState}: {pg.MessageText}" : e.Message)}");
+            return ExitCodes.Error;
+        }
+    }
+}

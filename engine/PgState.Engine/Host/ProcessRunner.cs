@@ -1,0 +1,74 @@
+using System.Text;
+using CliWrap;
+using CliWrap.Exceptions;
+using PgState.Engine.Diagnostics;
+
+namespace PgState.Engine.Host;
+
+public sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError);
+
+/// <summary>
+/// The one door for child processes: an argument list (never a shell string), a timeout,
+/// captured output, and an error naming the command and its exit code.
+/// </summary>
+public sealed class ProcessRunner
+{
+    public static ProcessRunner Default { get; } = new();
+
+    public async Task<ProcessResult> RunAsync(
+        string program,
+        IReadOnlyList<string> arguments,
+        TimeSpan? timeout = null,
+        bool check = true,
+        string? workingDirectory = null,
+        CancellationToken cancellationToken = default)
+    {
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout ?? TimeSpan.FromMinutes(2));
+        var command = Cli.Wrap(program)
+            .WithArguments(arguments)
+            .WithValidation(CommandResultValidation.None)
+            .WithStandardOutputPipe(PipeTarget.ToStringBuilder(stdout))
+            .WithStandardErrorPipe(PipeTarget.ToStringBuilder(stderr));
+        if (workingDirectory is not null)
+        {
+            command = command.WithWorkingDirectory(workingDirectory);
+        }
+        CommandResult result;
+        try
+        {
+            result = await command.ExecuteAsync(cts.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new PgStateException($"{Describe(program, arguments)} did not finish within {(timeout ?? TimeSpan.FromMinutes(2)).TotalSeconds:0}s");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new PgStateException($"cannot run {program}: {e.Message}");
+        }
+        catch (CliWrapException e)
+        {
+            throw new PgStateException($"cannot run {program}: {e.Message}");
+        }
+        var processResult = new ProcessResult(result.ExitCode, stdout.ToString(), stderr.ToString());
+        if (check && result.ExitCode != 0)
+        {
+            var detail = processResult.StandardError.Trim();
+            if (detail.Length == 0)
+            {
+                detail = processResult.StandardOutput.Trim();
+            }
+            throw new PgStateException($"{Describe(program, arguments)} exited with code {result.ExitCode}: {detail}");
+        }
+        return processResult;
+    }
+
+    public static string Describe(string program, IReadOnlyList<string> arguments) =>
+        string.Join(' ', new[] { program }.Concat(arguments).Select(Quote));
+
+    private static string Quote(string arg) =>
+        arg.Length > 0 && arg.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:@%,+".Contains(c)) ? arg : "'" + arg.Replace("'", "'\\''") + "'";
+}

@@ -1,0 +1,36 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using Scriban;
+using Scriban.Runtime;
+
+namespace PgState.Engine.Templates;
+
+/// <summary>Renders a module's embedded Scriban template as a pure function of a model.</summary>
+public static class TemplateRenderer
+{
+    private static readonly ConcurrentDictionary<(Assembly, string), Template> Cache = new();
+
+    public static string Render(Assembly assembly, string resourceName, IReadOnlyDictionary<string, object?> model)
+    {
+        var template = Cache.GetOrAdd((assembly, resourceName), key =>
+        {
+            using var stream = key.Item1.GetManifestResourceStream(key.Item2)
+                ?? throw new InvalidOperationException($"template {key.Item2} is not embedded in {key.Item1.GetName().Name}");
+            using var reader = new StreamReader(stream);
+            var parsed = Template.Parse(reader.ReadToEnd(), key.Item2);
+            if (parsed.HasErrors)
+            {
+                throw new InvalidOperationException($"template {key.Item2}: {string.Join("; ", parsed.Messages)}");
+            }
+            return parsed;
+        });
+        var globals = new ScriptObject();
+        foreach (var (name, value) in model)
+        {
+            globals[name] = value;
+        }
+        var context = new TemplateContext { StrictVariables = true };
+        context.PushGlobal(globals);
+        return template.Render(context);
+    }
+}
