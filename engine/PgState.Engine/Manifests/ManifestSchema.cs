@@ -65,7 +65,11 @@ internal static class ManifestSchema
                     return ($"unknown key '{error.Property}' in {where}" + (known.Length > 0 ? $" (expected one of: {known})" : ""), position);
                 }
             case ValidationErrorKind.PropertyRequired:
-                return ($"missing required key '{error.Property}' in {at}", position);
+                // Point at the key that owns the mapping ("metadata:"), not at its first child.
+                var owner = token?.Parent is JProperty ownerProperty ? ownerProperty.PositionOf() : position;
+                return ($"missing required key '{error.Property}' in {at}", owner);
+            case ValidationErrorKind.NoTypeValidates:
+                return ($"{at}: expected {DescribeType(error.Schema)}, got {KindOf(token)} {Show(token)}", position);
             case ValidationErrorKind.NotInEnumeration:
                 {
                     var allowed = string.Join(", ", error.Schema.Enumeration.Select(e => $"\"{e}\""));

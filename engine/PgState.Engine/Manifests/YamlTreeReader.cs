@@ -48,6 +48,12 @@ internal sealed partial class YamlTreeReader(string file, Func<string, string?> 
             }
             diagnostics.Error("PGS001", "YAML syntax error: " + message, At(e.Start));
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner can fail this way on an unterminated flow collection.
+            var mark = parser.Current?.Start ?? Mark.Empty;
+            diagnostics.Error("PGS001", "YAML syntax error: unterminated [ or { collection", At(mark));
+        }
         return documents;
     }
 

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+using PgState.Engine.Host;
+
+namespace PgState.Tests.Infrastructure;
+
+/// <summary>
+/// A real PostgreSQL cluster in a temporary directory: initdb as the postgres user (when the tests
+/// run as root), started with pg_ctl on a Unix socket in that directory and on 127.0.0.1.
+/// </summary>
+public sealed class ScratchCluster : IAsyncDisposable
+{
+    private static readonly ProcessRunner Runner = ProcessRunner.Default;
+
+    private ScratchCluster(string root, int port, string bin)
+    {
+        Root = root;
+        Port = port;
+        BinDirectory = bin;
+    }
+
+    public string Root { get; }
+
+    public string DataDirectory => Path.Combine(Root, "data");
+
+    public string SocketDirectory => Root;
+
+    public int Port { get; }
+
+    public string BinDirectory { get; }
+
+    public string LogFile => Path.Combine(Root, "server.log");
+
+    public static bool IsRoot => Environment.UserName == "root";
+
+    /// <summary>The OS user the server runs as.</summary>
+    public static string ServerUser => IsRoot ? "postgres" : Environment.UserName;
+
+    public string ConnectionString => new NpgsqlConnectionStringBuilder
+    {
+        Host = SocketDirectory,
+        Port = Port,
+        Username = "postgres",
+        Database = "postgres",
+        Pooling = false,
+    }.ConnectionString;
+
+    public static string FindBinDirectory()
+    {
+        var candidates = Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => d, StringComparer.Ordinal).Select(d => Path.Combine(d, "bin"))
+            : [];
+        return candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")))
+            ?? throw new InvalidOperationException("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install the postgresql package (scripts/test.sh does)");
+    }
+
+    /// <summary>Creates and starts a cluster. extraOptions go to postgres -c … (the server's command line).</summary>
+    public static async Task<ScratchCluster> StartAsync(params string[] extraOptions)
+    {
+        var bin = FindBinDirectory();
+        var root = Directory.CreateTempSubdirectory("pgstate-test-").FullName;
+        File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101);
+        var cluster = new ScratchCluster(root, FreePort(), bin);
+        Directory.CreateDirectory(cluster.DataDirectory);
+        await cluster.ChownToServerAsync(root);
+        await cluster.AsServerUserAsync(Path.Combine(bin, "initdb"), ["-N", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D", cluster.DataDirectory]);
+        await cluster.StartServerAsync(extraOptions);
+        return cluster;
+    }
+
+    private async Task StartServerAsync(string[] extraOptions)
+    {
+        var options = $"-k {SocketDirectory} -p {Port} -c listen_addresses=127.0.0.1 -c fsync=off " + string.Join(' ', extraOptions.Select(o => "-c " + o));
+        await AsServerUserAsync(Path.Combine(BinDirectory, "pg_ctl"), ["-D", DataDirectory, "-o", options, "-l", LogFile, "-w", "-t", "60", "start"]);
+    }
+
+    public async Task ChownToServerAsync(string path)
+    {
+        if (IsRoot)
+        {
+            await Runner.RunAsync("chown", ["-R", "postgres:postgres", path]);
+        }
+    }
+
+    /// <summary>Runs a program as the server's OS user (runuser when root).</summary>
+    public async Task<ProcessResult> AsServerUserAsync(string program, IReadOnlyList<string> args, bool check = true, string? workingDirectory = null) =>
+        IsRoot
+            ? await Runner.RunAsync("runuser", ["-u", "postgres", "--", program, .. args], TimeSpan.FromMinutes(2), check, workingDirectory)
+            : await Runner.RunAsync(program, args, TimeSpan.FromMinutes(2), check, workingDirectory);
+
+    public async Task<NpgsqlConnection> OpenAsync()
+    {
+        var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    public async Task ExecAsync(string sql)
+    {
+        await using var c = await OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public async Task<T> ScalarAsync<T>(string sql)
+    {
+        await using var c = await OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        return (T)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    public async Task<string> ShowAsync(string name) => await ScalarAsync<string>($"select setting from pg_settings where name = '{name}'");
+
+    /// <summary>Puts the cluster's configuration back to what initdb wrote and makes it active.</summary>
+    public async Task ResetAsync(bool restartIfNeeded = true)
+    {
+        await ExecAsync("ALTER SYSTEM RESET ALL");
+        await ExecAsync("select pg_reload_conf()");
+        await Task.Delay(100);
+        if (restartIfNeeded && await ScalarAsync<bool>("select exists(select 1 from pg_settings where pending_restart)"))
+        {
+            await RestartAsync();
+        }
+    }
+
+    public async Task RestartAsync() =>
+        await AsServerUserAsync(Path.Combine(BinDirectory, "pg_ctl"), ["-D", DataDirectory, "-m", "fast", "-w", "-t", "60", "-l", LogFile, "restart"]);
+
+    public string AutoConf => File.ReadAllText(Path.Combine(DataDirectory, "postgresql.auto.conf"));
+
+    /// <summary>A manifest header for this cluster; append spec sections indented by two spaces.</summary>
+    public string Manifest(string name, string specBody, string restartPolicy = "never") =>
+        $"""
+        apiVersion: pgstate/v1
+        kind: PostgresHost
+        metadata: {"{"}name: {name}{"}"}
+        spec:
+          connection: {"{"}host: {SocketDirectory}, port: {Port}, user: postgres{"}"}
+          dataDirectory: {DataDirectory}
+          restart: {"{"}policy: {restartPolicy}, logFile: {LogFile}{"}"}
+        {specBody}
+        """;
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await AsServerUserAsync(Path.Combine(BinDirectory, "pg_ctl"), ["-D", DataDirectory, "-m", "immediate", "-w", "stop"], check: false);
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>xunit fixture: one cluster per test class.</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public ScratchCluster Cluster { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Cluster = await ScratchCluster.StartAsync();
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+}
