@@ -49,7 +49,7 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
             && !string.Equals(configured.TrimEnd('/'), session.Server.DataDirectory.TrimEnd('/'), StringComparison.Ordinal))
         {
             warnings.Add(new PlanWarning("spec.dataDirectory", "host",
-                $"spec.dataDirectory is {configured} but the server's data_directory is {session.Server.DataDirectory}"));
+                $"{configured} is not the server's data directory: the server's data_directory is {session.Server.DataDirectory}"));
         }
         foreach (var module in bound)
         {

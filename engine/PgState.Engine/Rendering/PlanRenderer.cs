@@ -98,7 +98,7 @@ public static class PlanRenderer
         return sb.ToString();
     }
 
-    private static string Cell(string? value) => value is null ? "" : "`" + value.Replace("`", "'").Replace("|", "\\|").Replace("\n", " ") + "`";
+    private static string Cell(string? value) => value is null ? "" : value.Length == 0 ? "*(empty)*" : "`" + value.Replace("`", "'").Replace("|", "\\|").Replace("\n", " ") + "`";
 
     public static string RenderMarkdown(HostPlan plan)
     {
