@@ -1,0 +1,44 @@
+# Shared helpers for pgstate's scripts (sourced, not run).
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian packages that are missing (apt-get update only when something is).
+ensure_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    as_root apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr.
+ensure_test_packages() {
+  ensure_packages postgresql postgresql-contrib util-linux coreutils \
+    policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr
+}
+
+ensure_dotnet() {
+  if ! command -v dotnet >/dev/null 2>&1; then
+    echo "error: the .NET SDK (dotnet) is not on PATH; install the .NET 10 SDK first" >&2
+    exit 1
+  fi
+}
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] || { echo "error: PostgreSQL server binaries not found" >&2; exit 1; }
+  echo "$d"
+}
+
+# Runs a command as the PostgreSQL OS user when we are root (initdb and pg_ctl refuse root).
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the test suite: installs what the tests need (PostgreSQL server, SELinux tools), builds,
+# runs every test (they start their own scratch PostgreSQL clusters), and ends with one line
+# "N passed, N failed, N skipped". With --ci, a snapshot baseline that the run created or changed
+# is a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ci=false
+[ "${1:-}" = "--ci" ] && ci=true
+
+ensure_dotnet
+ensure_test_packages
+
+results=$(mktemp -d /tmp/pgstate-results.XXXXXX)
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+$ci && export SNAPSHOOTER_STRICT_MODE=true
+
+dotnet test PgState.sln -nologo --logger "trx;LogFileName=results.trx" --results-directory "$results" \
+  --logger "console;verbosity=normal" 2>&1 | grep -vE '^\s*$'
+rc=${PIPESTATUS[0]}
+
+trx=$(find "$results" -name results.trx | head -n 1)
+counter() { grep -o "<Counters [^>]*" "$trx" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+if [ -n "$trx" ]; then
+  passed=$(counter passed); failed=$(counter failed); total=$(counter total); executed=$(counter executed)
+  skipped=$((total - executed))
+else
+  passed=0; failed=0; skipped=0
+  [ $rc -eq 0 ] && rc=1
+fi
+
+if $ci; then
+  changed=$(git status --porcelain --untracked-files=all -- '*__snapshots__*' '*__mismatch__*')
+  if [ -n "$changed" ]; then
+    echo "error: the test run created or changed snapshot baselines (review and commit them):" >&2
+    echo "$changed" >&2
+    failed=$((failed + 1)); rc=1
+  fi
+fi
+rm -rf "$results"
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $rc
