@@ -42,3 +42,18 @@ pg_bindir() {
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+
+# start_scratch_cluster DIR PORT: initdb into DIR/data and start it on a Unix socket in DIR.
+start_scratch_cluster() {
+  local dir=$1 port=$2 bin
+  bin=$(pg_bindir)
+  chmod 755 "$dir"
+  mkdir -p "$dir/data"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$dir"
+  as_pg "$bin/initdb" -N -A trust -U postgres -D "$dir/data" >/dev/null
+  as_pg "$bin/pg_ctl" -D "$dir/data" -o "-k $dir -p $port -c listen_addresses=''" -l "$dir/server.log" -w start >/dev/null
+}
+
+stop_scratch_cluster() {
+  as_pg "$(pg_bindir)/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
+}

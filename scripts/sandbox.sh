@@ -18,23 +18,20 @@ dotnet build engine/PgState.Cli -c Release -nologo -v quiet -clp:ErrorsOnly >&2
 PGSTATE="$PWD/engine/PgState.Cli/bin/Release/net10.0/pgstate"
 
 SANDBOX=$(mktemp -d /tmp/pgstate-sandbox.XXXXXX)
-chmod 755 "$SANDBOX"
-mkdir -p "$SANDBOX/data" "$SANDBOX/archive"
-[ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$SANDBOX"
 export PGSTATE_SANDBOX="$SANDBOX" PGSTATE_SANDBOX_PORT=5432
 
 cleanup() {
   if ! $keep; then
-    as_pg "$BIN/pg_ctl" -D "$SANDBOX/data" -m fast -w stop >/dev/null 2>&1 || true
+    stop_scratch_cluster "$SANDBOX"
     rm -rf "$SANDBOX"
   fi
 }
 trap cleanup EXIT
 
 echo "==> starting a scratch cluster in $SANDBOX (Unix socket only)" >&2
-as_pg "$BIN/initdb" -N -A trust -U postgres -D "$SANDBOX/data" >/dev/null
-as_pg "$BIN/pg_ctl" -D "$SANDBOX/data" -o "-k $SANDBOX -p $PGSTATE_SANDBOX_PORT -c listen_addresses=''" \
-  -l "$SANDBOX/server.log" -w start >/dev/null
+start_scratch_cluster "$SANDBOX" "$PGSTATE_SANDBOX_PORT"
+mkdir -p "$SANDBOX/archive"   # the directories module (spec.directories) is not there yet
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$SANDBOX/archive"
 
 step() { echo; echo "\$ pgstate $*"; }
 

@@ -6,13 +6,25 @@ using PgState.Modules.Archiving;
 
 namespace PgState.Cli;
 
+/// <summary>Disposes sessions opened early but never used, whatever the command did.</summary>
+internal sealed class EarlySessions(HostWorkflow workflow) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync() => await workflow.DisposeEarlyAsync();
+}
+
 /// <summary>The pgstate command. Runs in-process for tests: new Program(io).RunAsync(args).</summary>
 public sealed class Program(IOContext io)
 {
     /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
     public static IReadOnlyList<IModule> Modules { get; } = [new ArchivingModule()];
 
-    public static Task<int> Main(string[] args) => new Program(IOContext.FromConsole()).RunAsync(args);
+    public static Task<int> Main(string[] args)
+    {
+        Engine.Host.Timings.Mark("main");
+        Engine.Manifests.ManifestLoader.Preload();
+        Engine.Templates.TemplateRenderer.Preload();
+        return new Program(IOContext.FromConsole()).RunAsync(args);
+    }
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default)
     {
@@ -25,6 +37,7 @@ public sealed class Program(IOContext io)
             new ApplyCommand(io, workflow).Build(),
         };
         var parsed = root.Parse(args);
+        await using var _ = new EarlySessions(workflow);
         try
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { Output = io.Output, Error = io.Error, EnableDefaultExceptionHandler = false }, cancellationToken);

@@ -158,9 +158,13 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired) : IB
 
     public IReadOnlyList<DesiredSetting> Desired => desired;
 
+    // The read done for live validation, kept for the plan that follows it at once (one round trip fewer).
+    private (Dictionary<string, LiveSetting>, ILookup<string, FileSetting>, bool)? _validationRead;
+
     public async Task ValidateLiveAsync(IHostSession host, DiagnosticBag diagnostics, CancellationToken cancellationToken)
     {
-        var (live, _, _) = await ReadAsync(host, includeFiles: false, cancellationToken);
+        _validationRead = await ReadAsync(host, includeFiles: true, cancellationToken);
+        var (live, _, _) = _validationRead.Value;
         List<string>? allNames = null;
         foreach (var d in desired)
         {
@@ -189,7 +193,8 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired) : IB
 
     public async Task<ModuleDiff> PlanAsync(IHostSession host, CancellationToken cancellationToken)
     {
-        var (live, files, filesReadable) = await ReadAsync(host, includeFiles: true, cancellationToken);
+        var (live, files, filesReadable) = _validationRead ?? await ReadAsync(host, includeFiles: true, cancellationToken);
+        _validationRead = null;
         return SettingsDiff.Diff(desired, live, files, filesReadable, host.Host.Restart.Policy);
     }
 

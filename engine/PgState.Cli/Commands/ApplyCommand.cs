@@ -34,7 +34,7 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
             io.Error.WriteLine("pgstate: error: applying a saved plan file is not supported by this version; apply the manifests");
             return ExitCodes.Error;
         }
-        var hosts = workflow.Load(args.Files, args.Overrides);
+        var hosts = workflow.Load(args.Files, args.Overrides, connectEarly: true);
         if (hosts is null)
         {
             return ExitCodes.Error;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using PgState.Engine.Host;
 using PgState.Engine.Planning;
 using PgState.Engine.Rendering;
 
@@ -34,7 +35,9 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
         {
             return ExitCodes.Error;
         }
+        Timings.Mark("planned");
         io.Output.Write(PlanRenderer.Render(plans, args.Format, io.Colour));
+        Timings.Mark("rendered");
         if (args.Out is not null)
         {
             await AtomicFile.WriteAsync(args.Out, PlanRenderer.RenderJson(plans), cancellationToken);
@@ -46,7 +49,7 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
     /// <summary>Load, validate, connect and plan every host; null (after printing why) on any error.</summary>
     internal static async Task<IReadOnlyList<HostPlan>?> PlanAllAsync(IOContext io, HostWorkflow workflow, IReadOnlyList<string> files, ConnectionOverride overrides, CancellationToken cancellationToken)
     {
-        var hosts = workflow.Load(files, overrides);
+        var hosts = workflow.Load(files, overrides, connectEarly: true);
         if (hosts is null)
         {
             return null;

@@ -24,6 +24,7 @@ public sealed record ServerInfo(int VersionNum, string Version, string DataDirec
 public sealed class HostSession : IHostSession, IAsyncDisposable
 {
     private NpgsqlConnection? _connection;
+    private NpgsqlDataSource? _dataSource;
 
     private HostSession(HostManifest host, ProcessRunner processes, Func<string, string?> environment)
     {
@@ -32,7 +33,7 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         Environment = environment;
     }
 
-    public HostManifest Host { get; }
+    public HostManifest Host { get; private set; }
 
     public ProcessRunner Processes { get; }
 
@@ -41,6 +42,24 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
     public ServerInfo Server { get; private set; } = null!;
 
     public NpgsqlConnection Connection => _connection ?? throw new InvalidOperationException("not connected");
+
+    /// <summary>Opens a session for a connection before the manifest is fully checked (see HostWorkflow).</summary>
+    public static async Task<HostSession> OpenAsync(ConnectionSpec connection, ProcessRunner processes, Func<string, string?> environment, CancellationToken cancellationToken)
+    {
+        var placeholder = new HostManifest(new ManifestDocument("", [], new SourcePosition("", 1, 1)), "", connection, null,
+            new RestartSpec(RestartPolicy.Never, null, null, null, TimeSpan.FromSeconds(60)));
+        return await OpenAsync(placeholder, processes, environment, cancellationToken);
+    }
+
+    /// <summary>Attaches the checked manifest to a session opened early for the same connection.</summary>
+    public void Adopt(HostManifest host)
+    {
+        if (host.Connection != Host.Connection)
+        {
+            throw new InvalidOperationException("a session can only adopt a manifest for its own connection");
+        }
+        Host = host;
+    }
 
     public static async Task<HostSession> OpenAsync(HostManifest host, ProcessRunner processes, Func<string, string?> environment, CancellationToken cancellationToken)
     {
@@ -70,7 +89,16 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
 
     private async Task ConnectAsync(CancellationToken cancellationToken)
     {
-        _connection = new NpgsqlConnection(ConnectionString());
+        if (_dataSource is null)
+        {
+            // The slim builder with type loading off: pgstate reads only built-in types, so this
+            // skips the pg_type round trip and most of Npgsql's start-up work.
+            var builder = new NpgsqlSlimDataSourceBuilder(ConnectionString());
+            builder.EnableArrays();
+            builder.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
+            _dataSource = builder.Build();
+        }
+        _connection = _dataSource.CreateConnection();
         try
         {
             await _connection.OpenAsync(cancellationToken);
@@ -155,6 +183,10 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         if (_connection is not null)
         {
             await _connection.DisposeAsync();
+        }
+        if (_dataSource is not null)
+        {
+            await _dataSource.DisposeAsync();
         }
     }
 }

@@ -8,21 +8,44 @@ namespace PgState.Engine.Manifests;
 /// <summary>Validates manifest documents against schemas/pgstate.schema.json (embedded at build time).</summary>
 internal static class ManifestSchema
 {
-    private static readonly Lazy<JsonSchema> Schema = new(() =>
-    {
-        using var stream = typeof(ManifestSchema).Assembly.GetManifestResourceStream("pgstate.schema.json")
-            ?? throw new InvalidOperationException("embedded schema missing");
-        using var reader = new StreamReader(stream);
-        return JsonSchema.FromJsonAsync(reader.ReadToEnd()).GetAwaiter().GetResult();
-    });
+    private static readonly Lazy<JsonSchema> Schema = new(() => SchemaBuilder.Build(Text));
 
-    public static void Validate(JToken document, SourcePosition fallback, DiagnosticBag diagnostics)
+    /// <summary>The schema's JSON text, embedded from schemas/pgstate.schema.json at build time.</summary>
+    internal static string Text
     {
-        var errors = Schema.Value.Validate(document);
+        get
+        {
+            using var stream = typeof(ManifestSchema).Assembly.GetManifestResourceStream("pgstate.schema.json")
+                ?? throw new InvalidOperationException("embedded schema missing");
+            using var reader = new StreamReader(stream);
+            return reader.ReadToEnd();
+        }
+    }
+
+    /// <summary>Validation against a given schema object (tests compare builders).</summary>
+    internal static DiagnosticBag ValidateWith(JsonSchema schema, JToken document, SourcePosition fallback)
+    {
+        var bag = new DiagnosticBag();
+        Report(schema.Validate(document), fallback, bag);
+        return bag;
+    }
+
+    /// <summary>
+    /// Starts loading the schema on another core. Loading is mostly one-time JIT warm-up of
+    /// NJsonSchema and Newtonsoft (~200 ms); overlapping it with argument parsing and YAML
+    /// reading takes it off the critical path of every command.
+    /// </summary>
+    public static void Preload() => ThreadPool.UnsafeQueueUserWorkItem(_ => _ = Schema.Value, null);
+
+    public static void Validate(JToken document, SourcePosition fallback, DiagnosticBag diagnostics) =>
+        Report(Schema.Value.Validate(document), fallback, diagnostics);
+
+    private static void Report(ICollection<ValidationError> errors, SourcePosition fallback, DiagnosticBag diagnostics)
+    {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var error in Flatten(errors))
         {
-            var (message, position) = Describe(error, document);
+            var (message, position) = Describe(error);
             var diagnostic = new Diagnostic("PGS010", Severity.Error, message, position ?? fallback);
             if (seen.Add(diagnostic.ToString()))
             {
@@ -49,7 +72,7 @@ internal static class ManifestSchema
         }
     }
 
-    private static (string Message, SourcePosition? Position) Describe(ValidationError error, JToken document)
+    private static (string Message, SourcePosition? Position) Describe(ValidationError error)
     {
         var token = error.Token;
         var path = token?.PathOf() ?? "";

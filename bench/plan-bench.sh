@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Times `pgstate plan` (the published self-contained single-file ReadyToRun binary) on a small
+# manifest (examples/sandbox.yaml) and a large one (every settable non-string parameter of the
+# server), against a scratch cluster. Prints hyperfine's table. Not a test: figures go in notes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_dotnet
+ensure_packages postgresql hyperfine
+
+out=artifacts/pgstate
+echo "==> publishing pgstate (self-contained, single file, ReadyToRun)" >&2
+dotnet publish engine/PgState.Cli -c Release -r linux-x64 --self-contained \
+  -p:PublishSingleFile=true -p:PublishReadyToRun=true -o "$out" -nologo -v quiet >&2
+PGSTATE="$PWD/$out/pgstate"
+
+work=$(mktemp -d /tmp/pgstate-bench.XXXXXX)
+trap 'stop_scratch_cluster "$work"; rm -rf "$work"' EXIT
+start_scratch_cluster "$work" 5432
+export PGSTATE_SANDBOX="$work" PGSTATE_SANDBOX_PORT=5432
+
+psql() { "$(pg_bindir)/psql" -X -q -At -h "$work" -p 5432 -U postgres "$@"; }
+large="$work/large.yaml"
+{
+  printf 'apiVersion: pgstate/v1\nkind: PostgresHost\nmetadata: {name: large}\nspec:\n'
+  printf '  connection: {host: %s, port: 5432, user: postgres}\n  settings:\n' "$work"
+  psql -c "select '    ' || name || ': \"' || reset_val || coalesce(unit, '') || '\"' from pg_settings
+           where context in ('user', 'superuser', 'sighup') and vartype <> 'string' and name not like '%.%'
+             and unit is distinct from '8kB' and unit is distinct from '16MB' order by name"
+} > "$large"
+count=$(grep -c '^    ' "$large")
+echo "==> large manifest: $count parameters" >&2
+"$PGSTATE" validate "$large" >&2
+
+hyperfine -N --warmup 3 --runs "${RUNS:-20}" -i \
+  -n "plan small (examples/sandbox.yaml, 7 parameters)" "$PGSTATE plan examples/sandbox.yaml" \
+  -n "plan large ($count parameters)" "$PGSTATE plan $large" \
+  -n "validate --offline small" "$PGSTATE validate --offline examples/sandbox.yaml"
