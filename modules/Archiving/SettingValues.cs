@@ -90,6 +90,11 @@ public static class SettingValues
     {
         value = 0;
         error = null;
+        if (info.VarType == "integer" && TryParseCInteger(text, out var integer))
+        {
+            value = integer;
+            return true;
+        }
         var split = 0;
         while (split < text.Length && (char.IsAsciiDigit(text[split]) || text[split] is '.' or '-' or '+' or 'e' or 'E'))
         {
@@ -125,6 +130,35 @@ public static class SettingValues
             return false;
         }
         value = n * factor / baseFactor;
+        return true;
+    }
+
+    /// <summary>PostgreSQL reads integers with strtol(…, 0): 0600 is octal (log_file_mode), 0x10 is hex.</summary>
+    private static bool TryParseCInteger(string text, out long value)
+    {
+        value = 0;
+        var negative = text.StartsWith('-');
+        var body = text.TrimStart('-', '+');
+        try
+        {
+            if (body.Length > 2 && body[0] == '0' && body[1] is 'x' or 'X' && body[2..].All(char.IsAsciiHexDigit))
+            {
+                value = Convert.ToInt64(body[2..], 16);
+            }
+            else if (body.Length > 1 && body[0] == '0' && body.All(c => c is >= '0' and <= '7'))
+            {
+                value = Convert.ToInt64(body, 8);
+            }
+            else
+            {
+                return false;
+            }
+        }
+        catch (OverflowException)
+        {
+            return false;
+        }
+        value = negative ? -value : value;
         return true;
     }
 

@@ -15,7 +15,9 @@ public class SettingValuesTests
     [InlineData("min", "1h", "60")]
     [InlineData("MB", "1GB", "1024")]
     [InlineData("s", "1d", "86400")]
-    public void Values_in_different_units_compare_equal(string unit, string a, string b)
+    [InlineData(null, "0600", "384")]
+    [InlineData(null, "0x10", "16")]
+    public void Values_in_different_units_compare_equal(string? unit, string a, string b)
     {
         var info = Int("p", unit);
         Assert.Equal(SettingValues.Normalize(info, a), SettingValues.Normalize(info, b));
