@@ -10,11 +10,11 @@ internal static class CommonOptions
         Description = "Manifest files, or directories of *.yaml manifests.",
     };
 
-    public static Option<string?> PgHost() => new("--pg-host") { Description = "Override spec.connection.host (socket directory or host name)." };
+    public static Option<string?> PgHost() => new("--pg-host") { HelpName = "HOST", Description = "Override spec.connection.host (socket directory or host name)." };
 
-    public static Option<int?> PgPort() => new("--pg-port") { Description = "Override spec.connection.port." };
+    public static Option<int?> PgPort() => new("--pg-port") { HelpName = "PORT", Description = "Override spec.connection.port." };
 
-    public static Option<string?> PgUser() => new("--pg-user") { Description = "Override spec.connection.user." };
+    public static Option<string?> PgUser() => new("--pg-user") { HelpName = "USER", Description = "Override spec.connection.user." };
 
     public static Option<string> Format(string description, params string[] allowed)
     {

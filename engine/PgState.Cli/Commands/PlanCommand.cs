@@ -14,7 +14,7 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
     {
         var files = CommonOptions.Files();
         var format = CommonOptions.Format("How to print the plan: text, markdown (for a pull request) or json.", "text", "markdown", "json");
-        var output = new Option<string?>("--out") { Description = "Also write the plan as JSON to this file." };
+        var output = new Option<string?>("--out") { HelpName = "plan.json", Description = "Also write the plan as JSON to this file." };
         var host = CommonOptions.PgHost();
         var port = CommonOptions.PgPort();
         var user = CommonOptions.PgUser();
