@@ -3,6 +3,7 @@ using PgState.Cli.Commands;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Resources;
 using PgState.Modules.Archiving;
+using PgState.Modules.Hba;
 
 namespace PgState.Cli;
 
@@ -16,7 +17,7 @@ internal sealed class EarlySessions(HostWorkflow workflow) : IAsyncDisposable
 public sealed class Program(IOContext io)
 {
     /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
-    public static IReadOnlyList<IModule> Modules { get; } = [new ArchivingModule()];
+    public static IReadOnlyList<IModule> Modules { get; } = [new ArchivingModule(), new HbaModule()];
 
     public static Task<int> Main(string[] args)
     {
@@ -35,6 +36,7 @@ public sealed class Program(IOContext io)
             new ValidateCommand(io, workflow).Build(),
             new PlanCommand(io, workflow).Build(),
             new ApplyCommand(io, workflow).Build(),
+            new HbaTestCommand(io, workflow).Build(),
         };
         var parsed = root.Parse(args);
         await using var _ = new EarlySessions(workflow);

@@ -8,22 +8,23 @@ namespace PgState.Cli.Commands;
 /// <summary>pgstate apply: plan, confirm, make the host match, then re-read it. Exit 0 done, 1 error.</summary>
 internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
 {
-    public sealed record Arguments(IReadOnlyList<string> Files, bool AutoApprove, ConnectionOverride Overrides);
+    public sealed record Arguments(IReadOnlyList<string> Files, bool AutoApprove, ConnectionOverride Overrides, bool AllowLockout = false);
 
     public Command Build()
     {
         var files = CommonOptions.Files();
         var autoApprove = new Option<bool>("--auto-approve") { Description = "Apply without asking for 'yes' (needed when there is no terminal)." };
+        var allowLockout = new Option<bool>("--allow-lockout") { Description = "Apply a pg_hba.conf after which no rule would let pgstate's own connection in." };
         var host = CommonOptions.PgHost();
         var port = CommonOptions.PgPort();
         var user = CommonOptions.PgUser();
         var command = new Command("apply", "Make the host match the manifests. Shows the plan and asks for 'yes' on a terminal. Exit 0 done, 1 error.")
         {
-            files, autoApprove, host, port, user,
+            files, autoApprove, allowLockout, host, port, user,
         };
         command.SetAction((result, ct) => RunAsync(
             new Arguments(result.GetValue(files)!, result.GetValue(autoApprove),
-                new ConnectionOverride(result.GetValue(host), result.GetValue(port), result.GetValue(user))), ct));
+                new ConnectionOverride(result.GetValue(host), result.GetValue(port), result.GetValue(user)), result.GetValue(allowLockout)), ct));
         return command;
     }
 
@@ -43,6 +44,7 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
         foreach (var host in hosts)
         {
             await using var session = await workflow.ConnectAsync(host, cancellationToken);
+            session.Allowances = args.AllowLockout ? new HashSet<string> { "lockout" } : new HashSet<string>();
             if (!await workflow.ValidateLiveAsync(host, session, "text", cancellationToken))
             {
                 return ExitCodes.Error;

@@ -16,6 +16,9 @@ public interface IHostSession
     ServerInfo Server { get; }
 
     Func<string, string?> Environment { get; }
+
+    /// <summary>Risks the operator accepted on the command line (e.g. "lockout" for --allow-lockout).</summary>
+    IReadOnlySet<string> Allowances { get; }
 }
 
 public sealed record ServerInfo(int VersionNum, string Version, string DataDirectory, bool IsSuperuser, string SessionUser);
@@ -40,6 +43,8 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
     public Func<string, string?> Environment { get; }
 
     public ServerInfo Server { get; private set; } = null!;
+
+    public IReadOnlySet<string> Allowances { get; set; } = new HashSet<string>();
 
     public NpgsqlConnection Connection => _connection ?? throw new InvalidOperationException("not connected");
 

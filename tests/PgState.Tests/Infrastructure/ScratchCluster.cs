@@ -171,3 +171,12 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }
+
+public static class ScratchClusterHbaExtensions
+{
+    public static string HbaPath(this ScratchCluster cluster) => Path.Combine(cluster.DataDirectory, "pg_hba.conf");
+
+    /// <summary>Reloads with pg_ctl (a signal), for when pg_hba.conf no longer lets a connection in.</summary>
+    public static async Task ReloadBySignalAsync(this ScratchCluster cluster) =>
+        await cluster.AsServerUserAsync(Path.Combine(cluster.BinDirectory, "pg_ctl"), ["-D", cluster.DataDirectory, "reload"]);
+}

@@ -1,0 +1,184 @@
+using PgState.Engine.Resources;
+
+namespace PgState.Modules.Hba;
+
+/// <summary>Writing pg_hba.conf: the whole candidate text (one write serves every hba change of a plan).</summary>
+public sealed record HbaWrite(string Path, string Candidate, string Expected);
+
+/// <summary>
+/// Diffs the desired rules against the live ones in order. First match wins, so order is part of
+/// the state: rules kept in order (longest common subsequence) are unchanged, a rule present on both
+/// sides out of order is a move, the rest are added or removed. Pure; unit-tested without a server.
+/// </summary>
+public static class HbaDiff
+{
+    public const string Module = "hba";
+
+    public static (List<ResourceChange> Changes, List<PlanWarning> Warnings) Diff(
+        IReadOnlyList<HbaRule> desired, IReadOnlyList<HbaFileRule> live, HbaWrite write, bool textDiffers)
+    {
+        var changes = new List<ResourceChange>();
+        var warnings = new List<PlanWarning>();
+        var keep = Lcs(desired.Select(r => r.Key).ToList(), live.Select(r => r.Rule.Key).ToList());
+        var keptDesired = keep.Select(k => k.Desired).ToHashSet();
+        var unmatchedLive = Enumerable.Range(0, live.Count).Except(keep.Select(k => k.Live)).ToList();
+
+        for (var i = 0; i < desired.Count; i++)
+        {
+            if (keptDesired.Contains(i))
+            {
+                continue;
+            }
+            var moved = unmatchedLive.FirstOrDefault(j => live[j].Rule.Key == desired[i].Key, -1);
+            if (moved >= 0)
+            {
+                unmatchedLive.Remove(moved);
+                changes.Add(new ResourceChange($"hba.rule[{i}]", Module, ChangeAction.Update,
+                    $"{desired[i].Describe()} (line {live[moved].Line}, position {moved + 1})",
+                    $"{desired[i].Describe()} (position {i + 1})", Activation.Reload, "moved: the first matching rule wins, so order matters")
+                { Payload = write });
+            }
+            else
+            {
+                changes.Add(new ResourceChange($"hba.rule[{i}]", Module, ChangeAction.Create, null,
+                    $"{desired[i].Describe()} (position {i + 1})", Activation.Reload)
+                { Payload = write });
+            }
+        }
+        foreach (var j in unmatchedLive)
+        {
+            changes.Add(new ResourceChange($"hba.line[{live[j].Line}]", Module, ChangeAction.Delete,
+                $"{live[j].Rule.Describe()} (line {live[j].Line})", null, Activation.Reload)
+            { Payload = write });
+        }
+        if (changes.Count == 0 && textDiffers)
+        {
+            changes.Add(new ResourceChange("hba.file", Module, ChangeAction.Update, "comments or layout differ from the manifest",
+                "rendered from the manifest", Activation.None, "the rules are the same; only comments or spacing change")
+            { Payload = write });
+        }
+        for (var j = 0; j < desired.Count; j++)
+        {
+            for (var i = 0; i < j; i++)
+            {
+                if (HbaMatcher.Shadows(desired[i], desired[j]))
+                {
+                    warnings.Add(new PlanWarning($"hba.rule[{j}]", Module,
+                        $"can never match: hba.rule[{i}] ({desired[i].Describe()}) above it already matches every connection that hba.rule[{j}] ({desired[j].Describe()}) would"));
+                    break;
+                }
+            }
+        }
+        return (changes, warnings);
+    }
+
+    /// <summary>
+    /// Longest common subsequence of two key lists, as index pairs in order. The common prefix and
+    /// suffix are matched first (a converged or lightly edited file costs O(n)); a small middle gets
+    /// the exact dynamic programme, a large one a patience match (LIS over first occurrences).
+    /// </summary>
+    internal static List<(int Desired, int Live)> Lcs(IReadOnlyList<string> a, IReadOnlyList<string> b)
+    {
+        var prefix = 0;
+        while (prefix < a.Count && prefix < b.Count && a[prefix] == b[prefix])
+        {
+            prefix++;
+        }
+        var suffix = 0;
+        while (suffix < a.Count - prefix && suffix < b.Count - prefix && a[a.Count - 1 - suffix] == b[b.Count - 1 - suffix])
+        {
+            suffix++;
+        }
+        var pairs = Enumerable.Range(0, prefix).Select(i => (i, i)).ToList();
+        var (n, m) = (a.Count - prefix - suffix, b.Count - prefix - suffix);
+        var middle = (long)n * m <= 4_000_000 ? Dynamic(a, b, prefix, n, m) : Patience(a, b, prefix, n, m);
+        pairs.AddRange(middle);
+        pairs.AddRange(Enumerable.Range(0, suffix).Select(k => (a.Count - suffix + k, b.Count - suffix + k)));
+        return pairs;
+    }
+
+    private static IEnumerable<(int, int)> Dynamic(IReadOnlyList<string> a, IReadOnlyList<string> b, int offset, int n, int m)
+    {
+        var table = new int[n + 1, m + 1];
+        for (var i = n - 1; i >= 0; i--)
+        {
+            for (var j = m - 1; j >= 0; j--)
+            {
+                table[i, j] = a[offset + i] == b[offset + j] ? table[i + 1, j + 1] + 1 : Math.Max(table[i + 1, j], table[i, j + 1]);
+            }
+        }
+        for (int i = 0, j = 0; i < n && j < m;)
+        {
+            if (a[offset + i] == b[offset + j])
+            {
+                yield return (offset + i, offset + j);
+                i++;
+                j++;
+            }
+            else if (table[i + 1, j] >= table[i, j + 1])
+            {
+                i++;
+            }
+            else
+            {
+                j++;
+            }
+        }
+    }
+
+    private static IEnumerable<(int, int)> Patience(IReadOnlyList<string> a, IReadOnlyList<string> b, int offset, int n, int m)
+    {
+        var positions = new Dictionary<string, Queue<int>>(StringComparer.Ordinal);
+        for (var j = 0; j < m; j++)
+        {
+            if (!positions.TryGetValue(b[offset + j], out var q))
+            {
+                positions[b[offset + j]] = q = new Queue<int>();
+            }
+            q.Enqueue(j);
+        }
+        var candidates = new List<(int I, int J)>();
+        for (var i = 0; i < n; i++)
+        {
+            if (positions.TryGetValue(a[offset + i], out var q) && q.Count > 0)
+            {
+                candidates.Add((i, q.Dequeue()));
+            }
+        }
+        // Longest increasing subsequence of J over candidates (already increasing in I).
+        var tails = new List<int>();
+        var previous = new int[candidates.Count];
+        for (var k = 0; k < candidates.Count; k++)
+        {
+            int lo = 0, hi = tails.Count;
+            while (lo < hi)
+            {
+                var mid = (lo + hi) / 2;
+                if (candidates[tails[mid]].J < candidates[k].J)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+            previous[k] = lo > 0 ? tails[lo - 1] : -1;
+            if (lo == tails.Count)
+            {
+                tails.Add(k);
+            }
+            else
+            {
+                tails[lo] = k;
+            }
+        }
+        var chain = new List<(int, int)>();
+        for (var k = tails.Count > 0 ? tails[^1] : -1; k >= 0; k = previous[k])
+        {
+            chain.Add((offset + candidates[k].I, offset + candidates[k].J));
+        }
+        chain.Reverse();
+        return chain;
+    }
+}
