@@ -32,7 +32,27 @@ count=$(grep -c '^    ' "$large")
 echo "==> large manifest: $count parameters" >&2
 "$PGSTATE" validate "$large" >&2
 
+# 5,000 hba rules: one per application user and subnet, after the local rule pgstate itself uses.
+hba="$work/hba-5000.yaml"
+{
+  printf 'apiVersion: pgstate/v1\nkind: PostgresHost\nmetadata: {name: hba5000}\nspec:\n'
+  printf '  connection: {host: %s, port: 5432, user: postgres}\n  hba:\n    rules:\n' "$work"
+  printf '      - {type: local, database: all, user: postgres, method: trust}\n'
+  for i in $(seq 0 4998); do
+    printf '      - {type: host, database: db%d, user: app%d, address: 10.%d.%d.0/24, method: scram-sha-256}\n' \
+      $((i % 50)) "$i" $((i / 256)) $((i % 256))
+  done
+} > "$hba"
+"$PGSTATE" validate "$hba" >&2
+cp "$work/data/pg_hba.conf" "$work/pg_hba.conf.initdb"
+
 hyperfine -N --warmup 3 --runs "${RUNS:-20}" -i \
   -n "plan small (examples/sandbox.yaml, 7 parameters)" "$PGSTATE plan examples/sandbox.yaml" \
   -n "plan large ($count parameters)" "$PGSTATE plan $large" \
+  -n "plan 5000 hba rules (5000 to add)" "$PGSTATE plan $hba" \
   -n "validate --offline small" "$PGSTATE validate --offline examples/sandbox.yaml"
+
+echo "==> applying the 5000-rule pg_hba.conf, then timing the converged plan" >&2
+"$PGSTATE" apply --auto-approve "$hba" >/dev/null
+hyperfine -N --warmup 3 --runs "${RUNS:-20}" \
+  -n "plan 5000 hba rules (converged)" "$PGSTATE plan $hba"

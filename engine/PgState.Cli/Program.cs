@@ -54,5 +54,11 @@ public sealed class Program(IOContext io)
             io.Error.WriteLine($"pgstate: error: PostgreSQL: {(e is Npgsql.PostgresException pg ? $"{pg.SqlState}: {pg.MessageText}" : e.Message)}");
             return ExitCodes.Error;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A bug, not a user error: say so plainly, with the type, and keep the exit code contract.
+            io.Error.WriteLine($"pgstate: internal error ({e.GetType().Name}): {e.Message}");
+            return ExitCodes.Error;
+        }
     }
 }

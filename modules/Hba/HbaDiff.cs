@@ -3,7 +3,11 @@ using PgState.Engine.Resources;
 namespace PgState.Modules.Hba;
 
 /// <summary>Writing pg_hba.conf: the whole candidate text (one write serves every hba change of a plan).</summary>
-public sealed record HbaWrite(string Path, string Candidate, string Expected);
+public sealed record HbaWrite(string Path, string Candidate, string Expected)
+{
+    /// <summary>Set once the candidate is on disk and loaded, so the plan's other hba changes skip the work.</summary>
+    public bool Written { get; set; }
+}
 
 /// <summary>
 /// Diffs the desired rules against the live ones in order. First match wins, so order is part of
@@ -57,19 +61,46 @@ public static class HbaDiff
                 "rendered from the manifest", Activation.None, "the rules are the same; only comments or spacing change")
             { Payload = write });
         }
-        for (var j = 0; j < desired.Count; j++)
+        warnings.AddRange(Shadowed(desired));
+        return (changes, warnings);
+    }
+
+    /// <summary>
+    /// Rules that can never match because an earlier rule covers them. An earlier rule can only
+    /// cover rule j if its databases hold j's first database (or all) and its users hold j's first
+    /// user (or all), so each rule is compared only with the earlier rules in those buckets.
+    /// </summary>
+    public static IEnumerable<PlanWarning> Shadowed(IReadOnlyList<HbaRule> rules)
+    {
+        var buckets = new Dictionary<(string, string), List<int>>();
+        for (var j = 0; j < rules.Count; j++)
         {
-            for (var i = 0; i < j; i++)
+            var rule = rules[j];
+            var db = rule.Databases[0];
+            var user = rule.Users[0];
+            var dbKeys = db == "replication" ? new[] { db } : [db, "all"];
+            var userKeys = user == "all" ? new[] { user } : [user, "all"];
+            var shadow = dbKeys.SelectMany(d => userKeys.Select(u => (d, u)))
+                .SelectMany(k => buckets.TryGetValue(k, out var list) ? list : [])
+                .Order()
+                .FirstOrDefault(i => HbaMatcher.Shadows(rules[i], rule), -1);
+            if (shadow >= 0)
             {
-                if (HbaMatcher.Shadows(desired[i], desired[j]))
+                yield return new PlanWarning($"hba.rule[{j}]", Module,
+                    $"can never match: hba.rule[{shadow}] ({rules[shadow].Describe()}) above it already matches every connection that hba.rule[{j}] ({rule.Describe()}) would");
+            }
+            foreach (var d in rule.Databases)
+            {
+                foreach (var u in rule.Users)
                 {
-                    warnings.Add(new PlanWarning($"hba.rule[{j}]", Module,
-                        $"can never match: hba.rule[{i}] ({desired[i].Describe()}) above it already matches every connection that hba.rule[{j}] ({desired[j].Describe()}) would"));
-                    break;
+                    if (!buckets.TryGetValue((d, u), out var list))
+                    {
+                        buckets[(d, u)] = list = [];
+                    }
+                    list.Add(j);
                 }
             }
         }
-        return (changes, warnings);
     }
 
     /// <summary>

@@ -283,6 +283,10 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
     public async Task ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
     {
         var write = (HbaWrite)change.Payload!;
+        if (write.Written)
+        {
+            return;
+        }
         var current = ReadText(write.Path);
         if (current == write.Candidate)
         {
@@ -315,5 +319,6 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
         {
             throw new PgStateException($"after writing {write.Path} the server reads {server.RuleCount} rules, pgstate wrote {expectedRules}");
         }
+        write.Written = true;
     }
 }

@@ -21,8 +21,10 @@ public sealed record HbaRule(
 {
     public static readonly string[] Keywords = ["all", "sameuser", "samerole", "samegroup", "replication"];
 
+    private string? _key;
+
     /// <summary>The identity of a rule for diffing: everything except the comment.</summary>
-    public string Key => string.Join('|', Type, string.Join(',', Databases), string.Join(',', Users), Address ?? "", Method,
+    public string Key => _key ??= string.Join('|', Type, string.Join(',', Databases), string.Join(',', Users), Address ?? "", Method,
         string.Join(',', Options.Select(o => o.Key + "=" + o.Value)));
 
     public static HbaRule Create(string type, IEnumerable<string> databases, IEnumerable<string> users, string? address, string method,

@@ -32,7 +32,8 @@ public static class TemplateRenderer
         {
             globals[name] = value;
         }
-        var context = new TemplateContext { StrictVariables = true };
+        // LoopLimit 0: no cap; a pg_hba.conf may hold thousands of rules.
+        var context = new TemplateContext { StrictVariables = true, LoopLimit = 0 };
         context.PushGlobal(globals);
         return template.Render(context);
     }
