@@ -198,7 +198,7 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired) : IB
         return SettingsDiff.Diff(desired, live, files, filesReadable, host.Host.Restart.Policy);
     }
 
-    public async Task ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
+    public async Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
     {
         var write = (SettingWrite)change.Payload!;
         var name = "\"" + write.Name.Replace("\"", "\"\"") + "\"";
@@ -207,6 +207,7 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired) : IB
             : $"ALTER SYSTEM SET {name} = '{write.Value.Replace("'", "''")}'";
         await using var cmd = new NpgsqlCommand(sql, host.Connection);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
+        return null;
     }
 
     /// <summary>pg_settings and pg_file_settings for the desired names, in one round trip.</summary>

@@ -280,17 +280,17 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
         return $"lock-out: pgstate's own connection ({own.Describe()}) uses {using_} today and {after} in the new pg_hba.conf";
     }
 
-    public async Task ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
+    public async Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
     {
         var write = (HbaWrite)change.Payload!;
         if (write.Written)
         {
-            return;
+            return null;
         }
         var current = ReadText(write.Path);
         if (current == write.Candidate)
         {
-            return; // an earlier hba change of this plan already wrote the file
+            return null; // already on disk
         }
         if (current != write.Expected)
         {
@@ -320,5 +320,6 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
             throw new PgStateException($"after writing {write.Path} the server reads {server.RuleCount} rules, pgstate wrote {expectedRules}");
         }
         write.Written = true;
+        return $"{write.Path} written ({expectedRules} rules), checked by the server and reloaded";
     }
 }

@@ -85,7 +85,10 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
             try
             {
                 log($"{change.Address}: {change.Action.Word()}…");
-                await byName[change.Module].ApplyAsync(session, change, cancellationToken);
+                if (await byName[change.Module].ApplyAsync(session, change, cancellationToken) is { } detail)
+                {
+                    log($"{change.Address}: {detail}");
+                }
                 applied.Add(change);
             }
             catch (Exception e) when (e is PgStateException or Npgsql.NpgsqlException or IOException or UnauthorizedAccessException)

@@ -30,6 +30,7 @@ public interface IBoundModule
     /// <summary>Reads the live state (once) and diffs it against the desired state.</summary>
     Task<ModuleDiff> PlanAsync(IHostSession host, CancellationToken cancellationToken);
 
-    /// <summary>Performs one change. Activation (reload, restart) is the engine's job.</summary>
-    Task ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken);
+    /// <summary>Performs one change and returns what is worth reporting (e.g. files relabelled), or null.
+    /// Activation (reload, restart) is the engine's job.</summary>
+    Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken);
 }
