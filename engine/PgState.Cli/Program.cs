@@ -4,6 +4,7 @@ using PgState.Engine.Diagnostics;
 using PgState.Engine.Resources;
 using PgState.Modules.Archiving;
 using PgState.Modules.Hba;
+using PgState.Modules.Replication;
 using PgState.Modules.Selinux;
 
 namespace PgState.Cli;
@@ -18,7 +19,7 @@ internal sealed class EarlySessions(HostWorkflow workflow) : IAsyncDisposable
 public sealed class Program(IOContext io)
 {
     /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
-    public static IReadOnlyList<IModule> Modules { get; } = [new SelinuxModule(), new ArchivingModule(), new HbaModule()];
+    public static IReadOnlyList<IModule> Modules { get; } = [new SelinuxModule(), new ArchivingModule(), new ReplicationModule(), new HbaModule()];
 
     public static Task<int> Main(string[] args)
     {

@@ -19,6 +19,9 @@ public interface IHostSession
 
     /// <summary>Risks the operator accepted on the command line (e.g. "lockout" for --allow-lockout).</summary>
     IReadOnlySet<string> Allowances { get; }
+
+    /// <summary>A second connection, same server and credentials, to another database (e.g. a logical slot's).</summary>
+    Task<NpgsqlConnection> OpenDatabaseAsync(string database, CancellationToken cancellationToken);
 }
 
 public sealed record ServerInfo(int VersionNum, string Version, string DataDirectory, bool IsSuperuser, string SessionUser);
@@ -128,6 +131,14 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         NpgsqlException { InnerException: { } inner } => inner.Message,
         _ => e.Message,
     };
+
+    public async Task<NpgsqlConnection> OpenDatabaseAsync(string database, CancellationToken cancellationToken)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(ConnectionString()) { Database = database };
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
 
     public async Task ReloadAsync(CancellationToken cancellationToken)
     {

@@ -35,7 +35,17 @@ internal static class ManifestSchema
     /// NJsonSchema and Newtonsoft (~200 ms); overlapping it with argument parsing and YAML
     /// reading takes it off the critical path of every command.
     /// </summary>
-    public static void Preload() => ThreadPool.UnsafeQueueUserWorkItem(_ => _ = Schema.Value, null);
+    public static void Preload() => ThreadPool.UnsafeQueueUserWorkItem(_ =>
+    {
+        try
+        {
+            _ = Schema.Value;
+        }
+        catch (Exception)
+        {
+            // Lazy keeps the exception: the main path rethrows it where it is reported.
+        }
+    }, null);
 
     public static void Validate(JToken document, SourcePosition fallback, DiagnosticBag diagnostics) =>
         Report(Schema.Value.Validate(document), fallback, diagnostics);

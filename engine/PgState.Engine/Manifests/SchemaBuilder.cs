@@ -105,6 +105,9 @@ internal static class SchemaBuilder
                 case "minLength":
                     schema.MinLength = (int)p.Value;
                     break;
+                case "maxLength":
+                    schema.MaxLength = (int)p.Value;
+                    break;
                 case "minItems":
                     schema.MinItems = (int)p.Value;
                     break;

@@ -11,7 +11,17 @@ public static class TemplateRenderer
     private static readonly ConcurrentDictionary<(Assembly, string), Template> Cache = new();
 
     /// <summary>Warms Scriban up on another core (first parse and render cost ~30 ms of JIT).</summary>
-    public static void Preload() => ThreadPool.UnsafeQueueUserWorkItem(_ => Template.Parse("{{ x }}").Render(new { x = 1 }), null);
+    public static void Preload() => ThreadPool.UnsafeQueueUserWorkItem(_ =>
+    {
+        try
+        {
+            Template.Parse("{{ x }}").Render(new { x = 1 });
+        }
+        catch (Exception)
+        {
+            // only a warm-up
+        }
+    }, null);
 
     public static string Render(Assembly assembly, string resourceName, IReadOnlyDictionary<string, object?> model)
     {

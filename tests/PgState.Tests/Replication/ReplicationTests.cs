@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using PgState.Engine.Host;
+using PgState.Modules.Replication;
+using PgState.Tests.Infrastructure;
+
+namespace PgState.Tests.Replication;
+
+/// <summary>Roles with SCRAM passwords that never show, and slots on a real server that logs every statement.</summary>
+public sealed class ReplicationTests : IAsyncLifetime
+{
+    private ScratchCluster _cluster = null!;
+    private readonly TempDir _dir = new();
+
+    public async Task InitializeAsync() => _cluster = await ScratchCluster.StartAsync("log_statement=all", "log_min_duration_statement=0");
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private const string Role =
+        "  roles:\n    - {name: backup_user, login: true, replication: true, inRoles: [pg_read_all_settings], password: {fromEnv: BACKUP_PW}}\n" +
+        "  hba:\n    mode: managed-block\n    rules:\n      - {type: host, database: all, user: backup_user, address: 127.0.0.1/32, method: scram-sha-256}\n";
+
+    private async Task<(int Exit, string Error)> ConnectAsync(string password)
+    {
+        var result = await ProcessRunner.Default.RunAsync("env",
+            [$"PGPASSWORD={password}", Path.Combine(_cluster.BinDirectory, "psql"), "-X", "-At",
+             $"host=127.0.0.1 port={_cluster.Port} user=backup_user dbname=postgres", "-c", "select rolreplication from pg_roles where rolname = current_user"], check: false);
+        return (result.ExitCode, result.StandardOutput + result.StandardError);
+    }
+
+    [Fact]
+    public async Task Role_gets_scram_password_from_env_and_the_cleartext_never_shows()
+    {
+        const string first = "Correct-Horse-41";
+        const string second = "Battery-Staple-97";
+        var file = _dir.Write("role.yaml", _cluster.Manifest("db", Role));
+        var env = new Dictionary<string, string> { ["BACKUP_PW"] = first };
+        var outputs = new List<string>();
+
+        var plan = await CliRunner.RunAsync(["plan", "--format", "json", file], env);
+        outputs.Add(plan.ToString());
+        Assert.Equal(2, plan.ExitCode);
+        Assert.Contains("LOGIN REPLICATION NOSUPERUSER PASSWORD (sensitive)", plan.Stdout);
+        var apply = await CliRunner.RunAsync(["apply", "--auto-approve", file], env);
+        outputs.Add(apply.ToString());
+        Assert.True(apply.ExitCode == 0, apply.ToString());
+
+        Assert.Equal((0, "t\n"), await ConnectAsync(first));
+        Assert.NotEqual(0, (await ConnectAsync("wrong")).Exit);
+        Assert.False(await _cluster.ScalarAsync<bool>("select rolsuper from pg_roles where rolname = 'backup_user'"));
+        Assert.True(await _cluster.ScalarAsync<bool>("select pg_has_role('backup_user', 'pg_read_all_settings', 'member')"));
+        Assert.StartsWith("SCRAM-SHA-256$4096:", await _cluster.ScalarAsync<string>("select rolpassword from pg_authid where rolname = 'backup_user'"));
+
+        var same = await CliRunner.RunAsync(["plan", file], env);
+        outputs.Add(same.ToString());
+        Assert.True(same.ExitCode == 0, same.ToString());
+
+        env["BACKUP_PW"] = second;
+        var differs = await CliRunner.RunAsync(["plan", file], env);
+        outputs.Add(differs.ToString());
+        Assert.Equal(2, differs.ExitCode);
+        Assert.Contains("~ roles.backup_user.password: \"(sensitive)\" -> \"(sensitive)\"", differs.Stdout);
+        Assert.Contains("password differs", differs.Stdout);
+        var json = await CliRunner.RunAsync(["plan", "--format", "json", "--out", Path.Combine(_dir.Path, "plan.json"), file], env);
+        outputs.Add(json.ToString());
+        outputs.Add(File.ReadAllText(Path.Combine(_dir.Path, "plan.json")));
+        Assert.Contains("\"sensitive\": true", json.Stdout);
+
+        var fix = await CliRunner.RunAsync(["apply", "--auto-approve", file], env);
+        outputs.Add(fix.ToString());
+        Assert.Equal(0, fix.ExitCode);
+        Assert.Equal(0, (await ConnectAsync(second)).Exit);
+        Assert.NotEqual(0, (await ConnectAsync(first)).Exit);
+        Assert.Equal(0, (await CliRunner.RunAsync(["plan", file], env)).ExitCode);
+
+        var serverLog = File.ReadAllText(_cluster.LogFile);
+        Assert.Contains("ALTER ROLE \"backup_user\"", serverLog);      // the statements were logged …
+        foreach (var text in outputs.Append(serverLog))
+        {
+            Assert.DoesNotContain(first, text);                         // … but no cleartext anywhere
+            Assert.DoesNotContain(second, text);
+        }
+    }
+
+    [Fact]
+    public async Task Stored_verifier_from_the_server_is_recognised()
+    {
+        await _cluster.ExecAsync("set password_encryption = 'scram-sha-256'; create role verifier_check login password 'from-the-server'");
+        var stored = await _cluster.ScalarAsync<string>("select rolpassword from pg_authid where rolname = 'verifier_check'");
+        Assert.True(Scram.Matches(stored, "from-the-server"));
+        Assert.False(Scram.Matches(stored, "something-else"));
+    }
+
+    [Fact]
+    public async Task An_active_slot_is_never_dropped_and_drops_once_inactive()
+    {
+        var present = _dir.Write("slot.yaml", _cluster.Manifest("db", "  slots:\n    - {name: backup_wal, type: physical}"));
+        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", present)).ExitCode);
+        Assert.Equal(1L, await _cluster.ScalarAsync<long>("select count(*) from pg_replication_slots where slot_name = 'backup_wal'"));
+
+        var walDir = Directory.CreateTempSubdirectory("pgstate-receivewal-").FullName;
+        using var receiver = Process.Start(new ProcessStartInfo(Path.Combine(_cluster.BinDirectory, "pg_receivewal"),
+            ["-h", _cluster.SocketDirectory, "-p", _cluster.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-D", walDir, "--slot", "backup_wal", "--no-loop"])
+        { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!await _cluster.ScalarAsync<bool>("select active from pg_replication_slots where slot_name = 'backup_wal'") && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+            var absent = _dir.Write("absent.yaml", _cluster.Manifest("db", "  slots:\n    - {name: backup_wal, state: absent}"));
+            var plan = await CliRunner.RunAsync("plan", absent);
+            Assert.Contains("- slots.backup_wal", plan.Stdout);
+            Assert.Contains("BLOCKED: the slot is active (pid ", plan.Stdout);
+            var refused = await CliRunner.RunAsync("apply", "--auto-approve", absent);
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("refused to drop slot backup_wal: the slot is active", refused.Stdout);
+            Assert.Equal(1L, await _cluster.ScalarAsync<long>("select count(*) from pg_replication_slots where slot_name = 'backup_wal'"));
+
+            receiver.Kill();
+            await receiver.WaitForExitAsync();
+            deadline = DateTime.UtcNow.AddSeconds(30);
+            while (await _cluster.ScalarAsync<bool>("select active from pg_replication_slots where slot_name = 'backup_wal'") && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+            var drop = await CliRunner.RunAsync("apply", "--auto-approve", absent);
+            Assert.True(drop.ExitCode == 0, drop.ToString());
+            Assert.Equal(0L, await _cluster.ScalarAsync<long>("select count(*) from pg_replication_slots where slot_name = 'backup_wal'"));
+        }
+        finally
+        {
+            if (!receiver.HasExited)
+            {
+                receiver.Kill();
+            }
+            Directory.Delete(walDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Prune_removes_only_unlisted_inactive_slots_and_retention_warns()
+    {
+        foreach (var name in new[] { "keep_me", "stale_a", "stale_b" })
+        {
+            await _cluster.ExecAsync($"select pg_create_physical_replication_slot('{name}', true)");
+        }
+        await _cluster.ExecAsync("create table if not exists churn(x text); insert into churn select repeat('x', 1000) from generate_series(1, 2000)");
+        var file = _dir.Write("prune.yaml", _cluster.Manifest("db", "  slots:\n    - {name: keep_me}\n  slotsPrune: true\n  slotRetentionWarn: 1kB"));
+        var plan = await CliRunner.RunAsync("plan", file);
+        Assert.True(plan.ExitCode == 2, plan.ToString());
+        Assert.Contains("- slots.stale_a", plan.Stdout);
+        Assert.Contains("- slots.stale_b", plan.Stdout);
+        Assert.DoesNotContain("- slots.keep_me", plan.Stdout);
+        Assert.Contains("slots.keep_me: retains ", plan.Stdout);
+        Assert.Contains("(more than 1 kB) and is inactive", plan.Stdout);
+        Assert.Contains("max_slot_wal_keep_size is unlimited (-1) while slots exist", plan.Stdout);
+        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
+        Assert.Equal("keep_me", await _cluster.ScalarAsync<string>("select string_agg(slot_name, ',') from pg_replication_slots"));
+    }
+}
