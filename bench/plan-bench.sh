@@ -52,6 +52,22 @@ hyperfine -N --warmup 3 --runs "${RUNS:-20}" -i \
   -n "plan 5000 hba rules (5000 to add)" "$PGSTATE plan $hba" \
   -n "validate --offline small" "$PGSTATE validate --offline examples/sandbox.yaml"
 
+# 200 roles with passwords and 500 physical slots.
+repl="$work/repl.yaml"
+{
+  printf 'apiVersion: pgstate/v1\nkind: PostgresHost\nmetadata: {name: repl}\nspec:\n'
+  printf '  connection: {host: %s, port: 5432, user: postgres}\n  settings: {max_replication_slots: 600, max_wal_senders: 20}\n' "$work"
+  printf '  restart: {policy: allowed, logFile: %s/server.log}\n  roles:\n' "$work"
+  for i in $(seq 1 200); do printf '    - {name: role%d, replication: true, password: {fromEnv: BENCH_PW}}\n' "$i"; done
+  printf '  slots:\n'
+  for i in $(seq 1 500); do printf '    - {name: slot%d}\n' "$i"; done
+} > "$repl"
+export BENCH_PW=bench-password
+"$PGSTATE" apply --auto-approve "$repl" >/dev/null 2>&1 || true
+"$PGSTATE" apply --auto-approve "$repl" >/dev/null   # slots need max_replication_slots (restart) first
+hyperfine -N --warmup 3 --runs "${RUNS:-20}" \
+  -n "plan 200 roles + 500 slots (converged)" "$PGSTATE plan $repl"
+
 echo "==> applying the 5000-rule pg_hba.conf, then timing the converged plan" >&2
 "$PGSTATE" apply --auto-approve "$hba" >/dev/null
 hyperfine -N --warmup 3 --runs "${RUNS:-20}" \
