@@ -3,6 +3,7 @@ using PgState.Cli.Commands;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Resources;
 using PgState.Modules.Archiving;
+using PgState.Modules.Backups;
 using PgState.Modules.Hba;
 using PgState.Modules.Replication;
 using PgState.Modules.Selinux;
@@ -19,7 +20,7 @@ internal sealed class EarlySessions(HostWorkflow workflow) : IAsyncDisposable
 public sealed class Program(IOContext io)
 {
     /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
-    public static IReadOnlyList<IModule> Modules { get; } = [new SelinuxModule(), new ArchivingModule(), new ReplicationModule(), new HbaModule()];
+    public static IReadOnlyList<IModule> Modules { get; } = [new SelinuxModule(), new ArchivingModule(), new ReplicationModule(), new HbaModule(), new BackupsModule()];
 
     public static Task<int> Main(string[] args)
     {
@@ -39,6 +40,7 @@ public sealed class Program(IOContext io)
             new PlanCommand(io, workflow).Build(),
             new ApplyCommand(io, workflow).Build(),
             new HbaTestCommand(io, workflow).Build(),
+            new BackupCommand(io, workflow).Build(),
         };
         var parsed = root.Parse(args);
         await using var _ = new EarlySessions(workflow);

@@ -79,6 +79,10 @@ public sealed class SelinuxModule : IModule
         {
             destinations.Add(("archive destination", archive.TrimEnd('/')));
         }
+        foreach (var backup in spec["backups"] as JArray ?? [])
+        {
+            destinations.Add(($"backup destination of '{backup["name"]}'", ((string)backup["destination"]!).TrimEnd('/')));
+        }
         if (directories.Count == 0 && contexts.Count == 0 && relabel.Count == 0 && selinux is null && destinations.Count == 0)
         {
             return null;
@@ -358,7 +362,7 @@ public static class SelinuxDiff
             if (!PostgresWritable.Contains(type))
             {
                 warnings.Add(new PlanWarning(null, Module,
-                    $"the {label} {path} gets {(type == "<<none>>" ? "no label of its own from the policy (<<none>>)" : $"the label {type} from the policy")}, which postgresql_t cannot write: archiving will fail with \"Permission denied\" under enforcing SELinux. " +
+                    $"the {label} {path} gets {(type == "<<none>>" ? "no label of its own from the policy (<<none>>)" : $"the label {type} from the policy")}, which postgresql_t cannot write: writes there will fail with \"Permission denied\" under enforcing SELinux. " +
                     $"Add to spec.selinux.fileContexts: {{path: \"{path}(/.*)?\", type: postgresql_db_t}} (and list {path} in spec.directories)"));
             }
         }

@@ -21,7 +21,8 @@ public sealed class ProcessRunner
         TimeSpan? timeout = null,
         bool check = true,
         string? workingDirectory = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
@@ -35,6 +36,11 @@ public sealed class ProcessRunner
         if (workingDirectory is not null)
         {
             command = command.WithWorkingDirectory(workingDirectory);
+        }
+        if (environment is not null)
+        {
+            // For secrets such as PGPASSWORD: passed in the child's environment, never on its command line.
+            command = command.WithEnvironmentVariables(environment);
         }
         CommandResult result;
         try

@@ -34,7 +34,7 @@ public sealed record SecretReference(string? FromEnv, string? FromFile)
         }
     }
 
-    internal static SecretReference? From(JToken? token) => token is JObject o
+    public static SecretReference? From(JToken? token) => token is JObject o
         ? new SecretReference((string?)o["fromEnv"], (string?)o["fromFile"])
         : null;
 }
