@@ -72,3 +72,19 @@ echo "==> applying the 5000-rule pg_hba.conf, then timing the converged plan" >&
 "$PGSTATE" apply --auto-approve "$hba" >/dev/null
 hyperfine -N --warmup 3 --runs "${RUNS:-20}" \
   -n "plan 5000 hba rules (converged)" "$PGSTATE plan $hba"
+
+# Backup throughput: pgstate backup run (pg_basebackup + rename + pg_verifybackup + status) against
+# a bare pg_basebackup of the same cluster, on pgbench data.
+echo "==> backup throughput (pgbench scale ${SCALE:-20})" >&2
+"$(pg_bindir)/pgbench" -i -q -s "${SCALE:-20}" -h "$work" -p 5432 -U postgres postgres >/dev/null 2>&1
+bk="$work/backup.yaml"
+{
+  printf 'apiVersion: pgstate/v1\nkind: PostgresHost\nmetadata: {name: bk}\nspec:\n'
+  printf '  connection: {host: %s, port: 5432, user: postgres}\n' "$work"
+  printf '  backups:\n    - {name: bench, schedule: "*-*-* 02:30:00", destination: %s/bk, retention: {count: 1}}\n' "$work"
+} > "$bk"
+size_mb=$(psql -c "select sum(pg_database_size(oid)) / 1048576 from pg_database")
+hyperfine -N --warmup 1 --runs "${BACKUP_RUNS:-5}" \
+  --prepare "rm -rf $work/bare" -n "bare pg_basebackup -X stream (${size_mb} MB)" \
+  "$(pg_bindir)/pg_basebackup -D $work/bare -X stream -c fast -h $work -p 5432 -U postgres -w" \
+  -n "pgstate backup run, with pg_verifybackup (${size_mb} MB)" "$PGSTATE backup run bench --manifest $bk"
