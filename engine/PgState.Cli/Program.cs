@@ -39,6 +39,8 @@ public sealed class Program(IOContext io)
             new ValidateCommand(io, workflow).Build(),
             new PlanCommand(io, workflow).Build(),
             new ApplyCommand(io, workflow).Build(),
+            new ShowCommand(io).Build(),
+            new DriftCommand(io, workflow).Build(),
             new HbaTestCommand(io, workflow).Build(),
             new BackupCommand(io, workflow).Build(),
         };

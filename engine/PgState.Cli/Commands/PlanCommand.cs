@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PgState.Engine.Host;
+using PgState.Engine.Manifests;
 using PgState.Engine.Planning;
 using PgState.Engine.Rendering;
 
@@ -40,7 +41,9 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
         Timings.Mark("rendered");
         if (args.Out is not null)
         {
-            await AtomicFile.WriteAsync(args.Out, PlanRenderer.RenderJson(plans), cancellationToken);
+            var manifests = ManifestLoader.Files(args.Files).Select(SavedPlanFormat.Hash).ToList();
+            var overrides = new SavedOverrides(args.Overrides.Host, args.Overrides.Port, args.Overrides.User);
+            await AtomicFile.WriteAsync(args.Out, PlanRenderer.RenderJson(plans, manifests, overrides), cancellationToken);
             io.Error.WriteLine($"pgstate: plan written to {args.Out}");
         }
         return plans.Any(p => p.HasWork) ? ExitCodes.Changes : ExitCodes.Ok;

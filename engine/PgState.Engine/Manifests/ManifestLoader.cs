@@ -95,6 +95,9 @@ public sealed class ManifestLoader(Func<string, string?> environment)
         return new LoadResult(hosts, diagnostics);
     }
 
+    /// <summary>The manifest files that paths name (a directory stands for its *.yaml and *.yml).</summary>
+    public static IReadOnlyList<string> Files(IEnumerable<string> paths) => [.. ExpandPaths(paths, new DiagnosticBag())];
+
     private static IEnumerable<string> ExpandPaths(IEnumerable<string> paths, DiagnosticBag diagnostics)
     {
         foreach (var path in paths)

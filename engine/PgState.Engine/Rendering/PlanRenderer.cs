@@ -21,7 +21,7 @@ public static class PlanRenderer
 
     public static string Render(IReadOnlyList<HostPlan> plans, OutputFormat format, bool colour = false) => format switch
     {
-        OutputFormat.Markdown => string.Join("\n", plans.Select(RenderMarkdown)),
+        OutputFormat.Markdown => string.Join("\n", plans.Select(p => RenderMarkdown(p))),
         OutputFormat.Json => RenderJson(plans),
         _ => string.Join("\n", plans.Select(p => RenderText(p, colour))),
     };
@@ -100,69 +100,145 @@ public static class PlanRenderer
 
     private static string Cell(string? value) => value is null ? "" : value.Length == 0 ? "*(empty)*" : "`" + value.Replace("`", "'").Replace("|", "\\|").Replace("\n", " ") + "`";
 
-    public static string RenderMarkdown(HostPlan plan)
+    /// <summary>GitHub stops a comment at 65,536 characters; stay under it with room for a wrapper.</summary>
+    public const int MarkdownLimit = 60_000;
+
+    /// <summary>
+    /// Markdown for a pull-request comment: the heading and summary stay outside any collapsed
+    /// block, deletions and restarts are called out first, a table counts changes per module, and
+    /// each module's changes sit in a &lt;details&gt; block. Past the size limit whole entries are
+    /// left out, and the comment says how many.
+    /// </summary>
+    public static string RenderMarkdown(HostPlan plan) => RenderMarkdown(plan, MarkdownLimit);
+
+    public static string RenderMarkdown(HostPlan plan, int limit)
     {
-        var sb = new StringBuilder();
-        sb.Append("### pgstate plan for `").Append(plan.Host).Append("`\n\n");
-        sb.Append("**").Append(plan.SummaryLine).Append("**\n\n");
+        var head = new StringBuilder();
+        head.Append("### pgstate plan for `").Append(plan.Host).Append("`\n\n");
+        head.Append("**").Append(plan.SummaryLine).Append("**\n\n");
+        var deletes = plan.Changes.Where(c => c.Action is ChangeAction.Delete or ChangeAction.Replace).ToList();
+        if (deletes.Count > 0)
+        {
+            head.Append("> [!CAUTION]\n> This plan **deletes** ").Append(deletes.Count).Append(" resource(s): ")
+                .Append(string.Join(", ", deletes.Take(10).Select(d => $"`{d.Address}`"))).Append(deletes.Count > 10 ? ", …" : "").Append("\n\n");
+        }
         if (plan.RestartLine is { } restart)
         {
-            sb.Append("> [!WARNING]\n> ").Append(restart)
-              .Append(plan.RestartPolicy == Manifests.RestartPolicy.Never ? " `restart.policy: never` — it stays pending until someone restarts PostgreSQL." : " `restart.policy: allowed` — apply restarts PostgreSQL.")
-              .Append("\n\n");
+            var restarts = plan.Changes.Where(c => c.Activation == Activation.Restart).Select(c => c.Address)
+                .Concat(plan.Pending.Where(p => p.Needs == Activation.Restart).Select(p => p.Address)).ToList();
+            head.Append("> [!WARNING]\n> ").Append(restart).Append(' ')
+                .Append(plan.RestartPolicy == Manifests.RestartPolicy.Never ? "`restart.policy: never` — it stays pending until someone restarts PostgreSQL: " : "`restart.policy: allowed` — apply restarts PostgreSQL: ")
+                .Append(string.Join(", ", restarts.Select(a => $"`{a}`"))).Append("\n\n");
         }
         if (plan.Changes.Count == 0)
         {
-            sb.Append("No changes. The host matches the manifest.\n\n");
+            head.Append("No changes. The host matches the manifest.\n\n");
         }
         else
         {
-            sb.Append("| | address | before | after | activation |\n|---|---|---|---|---|\n");
-            foreach (var c in plan.Changes)
+            head.Append("| module | add | change | destroy |\n|---|---:|---:|---:|\n");
+            foreach (var group in plan.Changes.GroupBy(c => c.Module))
             {
-                sb.Append("| ").Append(c.Action.Symbol()).Append(" | `").Append(c.Address).Append("` | ")
-                  .Append(Cell(Shown(c, c.Before))).Append(" | ").Append(Cell(Shown(c, c.After))).Append(" | ")
-                  .Append(c.Activation == Activation.None ? "" : c.Activation.Word()).Append(" |\n");
+                head.Append("| ").Append(group.Key).Append(" | ")
+                    .Append(group.Count(c => c.Action is ChangeAction.Create or ChangeAction.Replace)).Append(" | ")
+                    .Append(group.Count(c => c.Action == ChangeAction.Update)).Append(" | ")
+                    .Append(group.Count(c => c.Action is ChangeAction.Delete or ChangeAction.Replace)).Append(" |\n");
             }
-            sb.Append('\n');
-            foreach (var c in plan.Changes.Where(c => c.Note is not null))
-            {
-                sb.Append("- `").Append(c.Address).Append("`: ").Append(c.Note).Append('\n');
-            }
-            if (plan.Changes.Any(c => c.Note is not null))
-            {
-                sb.Append('\n');
-            }
+            head.Append('\n');
         }
+        var tail = new StringBuilder();
         if (plan.Pending.Count > 0)
         {
-            sb.Append("**Written but not active yet**\n\n");
+            tail.Append("**Written but not active yet**\n\n");
             foreach (var p in plan.Pending)
             {
-                sb.Append("- `").Append(p.Address).Append("` = ").Append(Cell(p.Value)).Append(": ")
-                  .Append(p.Needs == Activation.Restart ? "restart pending" : "reload pending").Append(" — ").Append(p.Note).Append('\n');
+                tail.Append("- `").Append(p.Address).Append("` = ").Append(Cell(p.Value)).Append(": ")
+                    .Append(p.Needs == Activation.Restart ? "restart pending" : "reload pending").Append(" — ").Append(p.Note).Append('\n');
             }
-            sb.Append('\n');
+            tail.Append('\n');
         }
         if (plan.Warnings.Count > 0)
         {
-            sb.Append("**Warnings**\n\n");
+            tail.Append("**Warnings**\n\n");
             foreach (var w in plan.Warnings)
             {
-                sb.Append("- ").Append(w.Address is null ? "" : $"`{w.Address}`: ").Append(w.Message).Append('\n');
+                tail.Append("- ").Append(w.Address is null ? "" : $"`{w.Address}`: ").Append(w.Message).Append('\n');
             }
-            sb.Append('\n');
+            tail.Append('\n');
         }
-        return sb.ToString();
+
+        // Module blocks, entry by entry, within what the limit leaves after head and tail.
+        var budget = limit - head.Length - tail.Length - 200;
+        var body = new StringBuilder();
+        var leftOut = 0;
+        // Under the cap, what a reviewer must see comes first: modules that delete or restart, then small ones.
+        var groups = plan.Changes.GroupBy(c => c.Module)
+            .OrderByDescending(g => g.Any(c => c.Action is ChangeAction.Delete or ChangeAction.Replace || c.Activation == Activation.Restart))
+            .ThenBy(g => g.Count());
+        foreach (var group in groups)
+        {
+            var open = $"<details><summary><b>{group.Key}</b>: {group.Count()} change(s)</summary>\n\n| | address | before | after | activation |\n|---|---|---|---|---|\n";
+            const string close = "\n</details>\n\n";
+            if (body.Length + open.Length + close.Length > budget)
+            {
+                leftOut += group.Count();
+                continue;
+            }
+            body.Append(open);
+            foreach (var c in group)
+            {
+                var row = $"| {c.Action.Symbol()} | `{c.Address}` | {Cell(Shown(c, c.Before))} | {Cell(Shown(c, c.After))} | {(c.Activation == Activation.None ? "" : c.Activation.Word())} |\n"
+                    + (c.Note is null ? "" : $"| | ↳ {c.Note.Replace("|", "\\|")} | | | |\n");
+                if (body.Length + row.Length + close.Length > budget)
+                {
+                    leftOut++;
+                    continue;
+                }
+                body.Append(row);
+            }
+            body.Append(close);
+        }
+        if (leftOut > 0)
+        {
+            body.Append("> [!NOTE]\n> ").Append(leftOut).Append(" change(s) left out to stay under GitHub's comment size limit; the job log and `pgstate show plan.json` have the full plan.\n\n");
+        }
+        return head.ToString() + body + tail;
     }
 
-    public static string RenderJson(IReadOnlyList<HostPlan> plans)
+    public static string RenderJson(IReadOnlyList<HostPlan> plans) => RenderJson(plans, null, null);
+
+    /// <summary>The JSON plan; with manifests it is a saved plan that `apply plan.json` can check.</summary>
+    public static string RenderJson(IReadOnlyList<HostPlan> plans, IReadOnlyList<SavedManifest>? manifests, SavedOverrides? overrides)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteNumber("formatVersion", FormatVersion);
+            if (manifests is not null)
+            {
+                w.WriteStartArray("manifests");
+                foreach (var m in manifests)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("path", m.Path);
+                    w.WriteString("sha256", m.Sha256);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteStartObject("connectionOverrides");
+                w.WriteString("host", overrides?.Host);
+                if (overrides?.Port is { } port)
+                {
+                    w.WriteNumber("port", port);
+                }
+                else
+                {
+                    w.WriteNull("port");
+                }
+                w.WriteString("user", overrides?.User);
+                w.WriteEndObject();
+            }
             w.WriteStartArray("plans");
             foreach (var plan in plans)
             {
@@ -182,6 +258,7 @@ public static class PlanRenderer
                     w.WriteString("after", Shown(c, c.After));
                     w.WriteString("activation", c.Activation.Word());
                     w.WriteBoolean("sensitive", c.Sensitive);
+                    w.WriteString("fingerprint", SavedPlanFormat.Fingerprint(c));
                     if (c.Note is not null)
                     {
                         w.WriteString("note", c.Note);

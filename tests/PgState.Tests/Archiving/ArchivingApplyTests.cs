@@ -160,6 +160,8 @@ public class ArchivingApplyTests(ClusterFixture fixture) : IClassFixture<Cluster
         Assert.Equal("off", mode.GetProperty("before").GetString());
         Assert.Equal("on", mode.GetProperty("after").GetString());
         Assert.Equal("restart", mode.GetProperty("activation").GetString());
-        Assert.Equal(plan.Stdout, await File.ReadAllTextAsync(outFile));
+        using var saved = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(outFile));
+        Assert.Equal(file, saved.RootElement.GetProperty("manifests")[0].GetProperty("path").GetString());
+        Assert.StartsWith("sha256:", saved.RootElement.GetProperty("plans")[0].GetProperty("changes")[0].GetProperty("fingerprint").GetString());
     }
 }
