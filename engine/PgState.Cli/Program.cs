@@ -64,6 +64,10 @@ public sealed class Program(IOContext io)
         {
             // A bug, not a user error: say so plainly, with the type, and keep the exit code contract.
             io.Error.WriteLine($"pgstate: internal error ({e.GetType().Name}): {e.Message}");
+            if (io.Environment("PGSTATE_DEBUG") == "1")
+            {
+                io.Error.WriteLine(e.ToString());
+            }
             return ExitCodes.Error;
         }
     }

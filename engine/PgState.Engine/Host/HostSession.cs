@@ -140,8 +140,22 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         return connection;
     }
 
+    /// <summary>Reconnects when a failed statement left the connection closed (Npgsql breaks it on some errors).</summary>
+    public async Task EnsureConnectedAsync(CancellationToken cancellationToken)
+    {
+        if (_connection?.State != System.Data.ConnectionState.Open)
+        {
+            if (_connection is not null)
+            {
+                await _connection.DisposeAsync();
+            }
+            await ConnectAsync(cancellationToken);
+        }
+    }
+
     public async Task ReloadAsync(CancellationToken cancellationToken)
     {
+        await EnsureConnectedAsync(cancellationToken);
         await using var cmd = new NpgsqlCommand("select pg_reload_conf()", Connection);
         await cmd.ExecuteScalarAsync(cancellationToken);
     }

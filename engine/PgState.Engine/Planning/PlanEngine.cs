@@ -78,45 +78,56 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
         var byName = bound.ToDictionary(m => m.Name, StringComparer.Ordinal);
         var applied = new List<ResourceChange>();
         FailedChange? failed = null;
-        var index = 0;
-        for (; index < plan.Changes.Count; index++)
+        var reloaded = false;
+        var restarted = false;
+        var remaining = new List<ResourceChange>(plan.Changes);
+        // Module by module, in module order, each followed by the activation its changes need: a
+        // restart-only setting (max_replication_slots, archive_mode) is live before a later module
+        // (slots, archiving to a new directory) depends on it.
+        foreach (var module in bound.Select(m => m.Name))
         {
-            var change = plan.Changes[index];
-            try
+            var moduleApplied = new List<ResourceChange>();
+            foreach (var change in plan.Changes.Where(c => c.Module == module))
             {
-                log($"{change.Address}: {change.Action.Word()}…");
-                if (await byName[change.Module].ApplyAsync(session, change, cancellationToken) is { } detail)
+                remaining.Remove(change);
+                try
                 {
-                    log($"{change.Address}: {detail}");
+                    log($"{change.Address}: {change.Action.Word()}…");
+                    if (await byName[change.Module].ApplyAsync(session, change, cancellationToken) is { } detail)
+                    {
+                        log($"{change.Address}: {detail}");
+                    }
+                    moduleApplied.Add(change);
                 }
-                applied.Add(change);
+                catch (Exception e) when (e is PgStateException or Npgsql.NpgsqlException or IOException or UnauthorizedAccessException)
+                {
+                    failed = new FailedChange(change, e is Npgsql.NpgsqlException ? HostSession.Describe(e) : e.Message);
+                    await session.EnsureConnectedAsync(cancellationToken);
+                    break;
+                }
             }
-            catch (Exception e) when (e is PgStateException or Npgsql.NpgsqlException or IOException or UnauthorizedAccessException)
+            applied.AddRange(moduleApplied);
+            var pending = plan.Pending.Where(p => p.Module == module).ToList();
+            if (moduleApplied.Count > 0 || pending.Any(p => p.Needs == Activation.Reload))
             {
-                failed = new FailedChange(change, e is Npgsql.NpgsqlException ? HostSession.Describe(e) : e.Message);
-                index++;
+                await session.ReloadAsync(cancellationToken);
+                reloaded = true;
+                log($"configuration reloaded (pg_reload_conf) after {module}");
+            }
+            var needRestart = moduleApplied.Any(c => c.Activation == Activation.Restart) || pending.Any(p => p.Needs == Activation.Restart);
+            if (needRestart && session.Host.Restart.Policy == RestartPolicy.Allowed)
+            {
+                log($"restarting PostgreSQL for {module} (restart.policy: allowed)…");
+                await session.RestartAsync(cancellationToken);
+                restarted = true;
+                log("PostgreSQL is accepting connections again");
+            }
+            if (failed is not null)
+            {
                 break;
             }
         }
-        var notAttempted = plan.Changes.Skip(index).ToList();
-
-        var needReload = applied.Count > 0 || plan.Pending.Any(p => p.Needs == Activation.Reload);
-        var needRestart = applied.Any(c => c.Activation == Activation.Restart) || plan.Pending.Any(p => p.Needs == Activation.Restart);
-        var reloaded = false;
-        var restarted = false;
-        if (needReload)
-        {
-            await session.ReloadAsync(cancellationToken);
-            reloaded = true;
-            log("configuration reloaded (pg_reload_conf)");
-        }
-        if (needRestart && session.Host.Restart.Policy == RestartPolicy.Allowed)
-        {
-            log("restarting PostgreSQL (restart.policy: allowed)…");
-            await session.RestartAsync(cancellationToken);
-            restarted = true;
-            log("PostgreSQL is accepting connections again");
-        }
+        var notAttempted = remaining;
 
         var after = await SettleAsync(bound, session, applied, cancellationToken);
         var unconfirmed = applied.Where(a => after.Changes.Any(c => c.Address == a.Address)).ToList();

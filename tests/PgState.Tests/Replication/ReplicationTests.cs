@@ -162,4 +162,23 @@ public sealed class ReplicationTests : IAsyncLifetime
         Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
         Assert.Equal("keep_me", await _cluster.ScalarAsync<string>("select string_agg(slot_name, ',') from pg_replication_slots"));
     }
+
+    [Fact]
+    public async Task Slots_past_the_limit_fail_cleanly_and_a_restart_only_limit_is_activated_before_them()
+    {
+        var slots = string.Concat(Enumerable.Range(1, 12).Select(i => $"    - {{name: many{i}}}\n"));
+        var tooMany = _dir.Write("many.yaml", _cluster.Manifest("db", "  slots:\n" + slots, "allowed"));
+        var failed = await CliRunner.RunAsync("apply", "--auto-approve", tooMany);
+        Assert.Equal(1, failed.ExitCode);
+        Assert.Contains("✗ slots.many11: 53400: all replication slots are in use", failed.Stdout);
+        Assert.DoesNotContain("internal error", failed.Stderr);
+
+        var withLimit = _dir.Write("limit.yaml", _cluster.Manifest("db", "  settings: {max_replication_slots: 30}\n  slots:\n" + slots, "allowed"));
+        var applied = await CliRunner.RunAsync("apply", "--auto-approve", withLimit);
+        Assert.True(applied.ExitCode == 0, applied.ToString());
+        Assert.True(applied.Stderr.IndexOf("restarting PostgreSQL for archiving", StringComparison.Ordinal) < applied.Stderr.IndexOf("slots.many11: create", StringComparison.Ordinal));
+        Assert.Equal(12L, await _cluster.ScalarAsync<long>("select count(*) from pg_replication_slots where slot_name like 'many%'"));
+        Assert.Equal(0, (await CliRunner.RunAsync("plan", withLimit)).ExitCode);
+        await _cluster.ExecAsync("select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'many%'");
+    }
 }
