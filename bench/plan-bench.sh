@@ -37,7 +37,7 @@ hba="$work/hba-5000.yaml"
 {
   printf 'apiVersion: pgstate/v1\nkind: PostgresHost\nmetadata: {name: hba5000}\nspec:\n'
   printf '  connection: {host: %s, port: 5432, user: postgres}\n  hba:\n    rules:\n' "$work"
-  printf '      - {type: local, database: all, user: postgres, method: trust}\n'
+  printf '      - {type: local, database: [all, replication], user: postgres, method: trust}\n'
   for i in $(seq 0 4998); do
     printf '      - {type: host, database: db%d, user: app%d, address: 10.%d.%d.0/24, method: scram-sha-256}\n' \
       $((i % 50)) "$i" $((i / 256)) $((i % 256))
@@ -83,7 +83,7 @@ bk="$work/backup.yaml"
   printf '  connection: {host: %s, port: 5432, user: postgres}\n' "$work"
   printf '  backups:\n    - {name: bench, schedule: "*-*-* 02:30:00", destination: %s/bk, retention: {count: 1}}\n' "$work"
 } > "$bk"
-size_mb=$(psql -c "select sum(pg_database_size(oid)) / 1048576 from pg_database")
+size_mb=$(psql -c "select (sum(pg_database_size(oid)) / 1048576)::int from pg_database")
 hyperfine -N --warmup 1 --runs "${BACKUP_RUNS:-5}" \
   --prepare "rm -rf $work/bare" -n "bare pg_basebackup -X stream (${size_mb} MB)" \
   "$(pg_bindir)/pg_basebackup -D $work/bare -X stream -c fast -h $work -p 5432 -U postgres -w" \

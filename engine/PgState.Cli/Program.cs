@@ -4,6 +4,7 @@ using PgState.Engine.Diagnostics;
 using PgState.Engine.Resources;
 using PgState.Modules.Archiving;
 using PgState.Modules.Backups;
+using PgState.Modules.Checks;
 using PgState.Modules.Hba;
 using PgState.Modules.Replication;
 using PgState.Modules.Selinux;
@@ -20,7 +21,7 @@ internal sealed class EarlySessions(HostWorkflow workflow) : IAsyncDisposable
 public sealed class Program(IOContext io)
 {
     /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
-    public static IReadOnlyList<IModule> Modules { get; } = [new SelinuxModule(), new ArchivingModule(), new ReplicationModule(), new HbaModule(), new BackupsModule()];
+    public static IReadOnlyList<IModule> Modules { get; } = [new SelinuxModule(), new ArchivingModule(), new ReplicationModule(), new HbaModule(), new BackupsModule(), new ChecksModule()];
 
     public static Task<int> Main(string[] args)
     {
@@ -41,6 +42,7 @@ public sealed class Program(IOContext io)
             new ApplyCommand(io, workflow).Build(),
             new ShowCommand(io).Build(),
             new DriftCommand(io, workflow).Build(),
+            new CheckCommand(io, workflow).Build(),
             new HbaTestCommand(io, workflow).Build(),
             new BackupCommand(io, workflow).Build(),
         };

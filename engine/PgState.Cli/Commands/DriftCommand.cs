@@ -13,7 +13,8 @@ namespace PgState.Cli.Commands;
 /// </summary>
 internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
 {
-    public sealed record Arguments(IReadOnlyList<string> Files, OutputFormat Format, string? Report, string? Metrics, ConnectionOverride Overrides);
+    public sealed record Arguments(IReadOnlyList<string> Files, OutputFormat Format, string? Report, string? Metrics, ConnectionOverride Overrides,
+        CheckOptions? Checks = null, bool Strict = false);
 
     public Command Build()
     {
@@ -21,12 +22,19 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
         var format = CommonOptions.Format("text, markdown or json.", "text", "markdown", "json");
         var report = new Option<string?>("--report") { HelpName = "FILE", Description = "Also write the JSON report to this file." };
         var metrics = new Option<string?>("--metrics") { HelpName = "FILE", Description = "Write Prometheus text exposition (node_exporter textfile collector), atomically." };
+        var strict = new Option<bool>("--strict") { Description = "Count check warnings as unhealthy." };
+        var probe = CheckCommand.ProbeOption();
+        var probeTimeout = CheckCommand.ProbeTimeoutOption();
         var host = CommonOptions.PgHost();
         var port = CommonOptions.PgPort();
         var user = CommonOptions.PgUser();
-        var command = new Command("drift", "Plan for nightly runs: exit 0 in sync, 2 drift, 1 error.") { files, format, report, metrics, host, port, user };
+        var command = new Command("drift", "Plan + health checks for nightly runs: exit 0 in sync and healthy, 2 drift or unhealthy, 1 error.")
+        {
+            files, format, report, metrics, strict, probe, probeTimeout, host, port, user,
+        };
         command.SetAction((r, ct) => RunAsync(new Arguments(r.GetValue(files)!, Enum.Parse<OutputFormat>(r.GetValue(format)!, ignoreCase: true),
-            r.GetValue(report), r.GetValue(metrics), new ConnectionOverride(r.GetValue(host), r.GetValue(port), r.GetValue(user))), ct));
+            r.GetValue(report), r.GetValue(metrics), new ConnectionOverride(r.GetValue(host), r.GetValue(port), r.GetValue(user)),
+            new CheckOptions(r.GetValue(probe), Engine.Manifests.Durations.Parse(r.GetValue(probeTimeout)!)), r.GetValue(strict)), ct));
         return command;
     }
 
@@ -40,6 +48,7 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
             return ExitCodes.Error;
         }
         var plans = new List<(HostPlan Plan, IReadOnlyList<string> Modules)>();
+        var checks = new List<(string Host, IReadOnlyList<CheckResult> Checks)>();
         foreach (var host in hosts)
         {
             await using var session = await workflow.ConnectAsync(host, cancellationToken);
@@ -47,10 +56,19 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
             {
                 return ExitCodes.Error;
             }
-            plans.Add((await PlanEngine.PlanAsync(host.Modules, session, cancellationToken), [.. host.Modules.Select(m => m.Name)]));
+            plans.Add((await PlanEngine.PlanAsync(host.Modules, session, cancellationToken), [.. host.Modules.Where(m => m is not ICheckedModule).Select(m => m.Name)]));
+            checks.Add((host.Host.Name, await PlanEngine.CheckAsync(host.Modules, session, args.Checks ?? new CheckOptions(false, TimeSpan.FromSeconds(30)), cancellationToken)));
         }
         var hostPlans = plans.Select(p => p.Plan).ToList();
-        io.Output.Write(PlanRenderer.Render(hostPlans, args.Format, io.Colour));
+        if (args.Format == OutputFormat.Json)
+        {
+            io.Output.Write(Report(hostPlans, checks));
+        }
+        else
+        {
+            io.Output.Write(PlanRenderer.Render(hostPlans, args.Format, io.Colour));
+            io.Output.Write("\n" + CheckRenderer.Render(checks, args.Format));
+        }
         if (args.Format == OutputFormat.Text)
         {
             foreach (var p in hostPlans)
@@ -60,17 +78,31 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
         }
         if (args.Report is not null)
         {
-            await AtomicFile.WriteAsync(args.Report, PlanRenderer.RenderJson(hostPlans), cancellationToken);
+            await AtomicFile.WriteAsync(args.Report, Report(hostPlans, checks), cancellationToken);
         }
         if (args.Metrics is not null)
         {
-            await AtomicFile.WriteAsync(args.Metrics, Metrics(plans, DateTimeOffset.UtcNow), cancellationToken);
+            await AtomicFile.WriteAsync(args.Metrics, Metrics(plans, checks, DateTimeOffset.UtcNow), cancellationToken);
         }
-        return hostPlans.All(InSync) ? ExitCodes.Ok : ExitCodes.Changes;
+        var healthy = !checks.Any(c => CheckCommand.Failed(c.Checks, args.Strict));
+        return hostPlans.All(InSync) && healthy ? ExitCodes.Ok : ExitCodes.Changes;
+    }
+
+    /// <summary>The JSON report: the plan and the checks, one versioned document.</summary>
+    private static string Report(IReadOnlyList<HostPlan> plans, IReadOnlyList<(string Host, IReadOnlyList<CheckResult> Checks)> checks)
+    {
+        var report = new System.Text.Json.Nodes.JsonObject
+        {
+            ["formatVersion"] = 1,
+            ["generatedAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            ["plan"] = System.Text.Json.Nodes.JsonNode.Parse(PlanRenderer.RenderJson(plans)),
+            ["checks"] = System.Text.Json.Nodes.JsonNode.Parse(CheckRenderer.Render(checks, OutputFormat.Json)),
+        };
+        return report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
     /// <summary>Prometheus text exposition format 0.0.4.</summary>
-    internal static string Metrics(IReadOnlyList<(HostPlan Plan, IReadOnlyList<string> Modules)> plans, DateTimeOffset now)
+    internal static string Metrics(IReadOnlyList<(HostPlan Plan, IReadOnlyList<string> Modules)> plans, IReadOnlyList<(string Host, IReadOnlyList<CheckResult> Checks)> checks, DateTimeOffset now)
     {
         static string Label(string v) => v.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
         var sb = new StringBuilder();
@@ -90,6 +122,14 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
         {
             var status = InSync(plan) ? (plan.Warnings.Count > 0 ? 1 : 0) : 2;
             sb.Append(CultureInfo.InvariantCulture, $"pgstate_check_status{{host=\"{Label(plan.Host)}\",check=\"desired_state\"}} {status}\n");
+        }
+        foreach (var (host, results) in checks)
+        {
+            foreach (var c in results)
+            {
+                var value = c.Status switch { CheckStatus.Fail => 2, CheckStatus.Warn => 1, _ => 0 };
+                sb.Append(CultureInfo.InvariantCulture, $"pgstate_check_status{{host=\"{Label(host)}\",check=\"{Label(c.Id)}\"}} {value}\n");
+            }
         }
         sb.Append("# HELP pgstate_last_run_timestamp_seconds When pgstate drift last ran.\n");
         sb.Append("# TYPE pgstate_last_run_timestamp_seconds gauge\n");

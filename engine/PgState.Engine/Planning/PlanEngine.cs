@@ -39,6 +39,17 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
         }
     }
 
+    /// <summary>Runs the health checks of every module that has them.</summary>
+    public static async Task<IReadOnlyList<CheckResult>> CheckAsync(IReadOnlyList<IBoundModule> bound, IHostSession session, CheckOptions options, CancellationToken cancellationToken)
+    {
+        var results = new List<CheckResult>();
+        foreach (var module in bound.OfType<ICheckedModule>())
+        {
+            results.AddRange(await module.CheckAsync(session, options, cancellationToken));
+        }
+        return results;
+    }
+
     public static async Task<HostPlan> PlanAsync(IReadOnlyList<IBoundModule> bound, IHostSession session, CancellationToken cancellationToken)
     {
         var changes = new List<ResourceChange>();

@@ -120,16 +120,19 @@ public partial class GitOpsTests(ClusterFixture fixture) : IClassFixture<Cluster
         Assert.Contains("has drifted: 1 change(s)", drifted.Stdout);
         using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report)))
         {
-            Assert.Equal(1, json.RootElement.GetProperty("plans")[0].GetProperty("summary").GetProperty("change").GetInt32());
+            Assert.Equal(1, json.RootElement.GetProperty("plan").GetProperty("plans")[0].GetProperty("summary").GetProperty("change").GetInt32());
+            Assert.Contains(json.RootElement.GetProperty("checks").GetProperty("hosts")[0].GetProperty("checks").EnumerateArray(),
+                c => c.GetProperty("id").GetString() == "pg_wal");
         }
         var samples = ParsePrometheus(File.ReadAllText(metrics));
         Assert.Equal(1, samples["pgstate_drift_changes{host=\"db\",module=\"archiving\"}"]);
         Assert.Equal(2, samples["pgstate_check_status{host=\"db\",check=\"desired_state\"}"]);
         Assert.InRange(samples["pgstate_last_run_timestamp_seconds{host=\"db\"}"], DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60, DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1);
 
-        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
+        var applied = await CliRunner.RunAsync("apply", "--auto-approve", file);
+        Assert.True(applied.ExitCode == 0, applied.ToString());
         var inSync = await CliRunner.RunAsync("drift", "--metrics", metrics, file);
-        Assert.Equal(0, inSync.ExitCode);
+        Assert.True(inSync.ExitCode == 0, inSync.ToString());
         Assert.Equal(0, ParsePrometheus(File.ReadAllText(metrics))["pgstate_drift_changes{host=\"db\",module=\"archiving\"}"]);
 
         var broken = await CliRunner.RunAsync("drift", file.Replace("gitops.yaml", "missing.yaml"));

@@ -1,0 +1,334 @@
+using System.Globalization;
+using Newtonsoft.Json.Linq;
+using Npgsql;
+using PgState.Engine.Diagnostics;
+using PgState.Engine.Host;
+using PgState.Engine.Manifests;
+using PgState.Engine.Resources;
+using PgState.Modules.Backups;
+
+namespace PgState.Modules.Checks;
+
+public sealed record CheckThresholds(
+    TimeSpan ArchiveLag, int ArchiveFreePercent, int WalFreePercent, long SlotRetentionBytes, TimeSpan ReplicationLag,
+    IReadOnlyList<string> ExpectedStandbys, TimeSpan? BackupMaxAge);
+
+/// <summary>Health checks: does archiving, WAL, slots, replication and backups really work? No plan changes.</summary>
+public sealed class ChecksModule : IModule
+{
+    public string Name => "checks";
+
+    public int Order => 90;
+
+    public IBoundModule? Bind(HostManifest host, DiagnosticBag diagnostics)
+    {
+        var spec = host.Document.Spec;
+        var c = spec["checks"] as JObject;
+        static long Size(string text)
+        {
+            var digits = new string([.. text.TakeWhile(char.IsAsciiDigit)]);
+            var n = long.Parse(digits, CultureInfo.InvariantCulture);
+            return text[digits.Length..] switch { "kB" => n << 10, "MB" => n << 20, "GB" => n << 30, _ => n << 40 };
+        }
+        var thresholds = new CheckThresholds(
+            Durations.Parse((string?)c?["archiveLagWarn"] ?? "15min"),
+            (int?)c?["archiveFreeSpaceWarn"] ?? 10,
+            (int?)c?["walFreeSpaceWarn"] ?? 10,
+            Size((string?)c?["slotRetentionWarn"] ?? (string?)spec["slotRetentionWarn"] ?? "10GB"),
+            Durations.Parse((string?)c?["replicationLagWarn"] ?? "5min"),
+            (c?["expectedStandbys"] as JArray)?.Select(t => (string)t!).ToList() ?? [],
+            (string?)c?["backupMaxAge"] is { } age ? Durations.Parse(age) : null);
+        var destination = (string?)spec["archiving"]?["method"] == "copy" ? (string?)spec["archiving"]?["destination"] : null;
+        return new BoundChecks(thresholds, destination, ListBackups(host));
+    }
+
+    private static List<DesiredBackup> ListBackups(HostManifest host) =>
+        [.. ((host.Document.Spec["backups"] as JArray) ?? []).Select(b => BackupsModule.Find(host, (string)b["name"]!, new DiagnosticBag())).OfType<DesiredBackup>()];
+}
+
+internal sealed class BoundChecks(CheckThresholds thresholds, string? destination, IReadOnlyList<DesiredBackup> backups) : IBoundModule, ICheckedModule
+{
+    private static readonly string[] PostgresWritable = ["postgresql_db_t", "postgresql_log_t", "postgresql_tmp_t", "postgresql_var_run_t"];
+
+    public string Name => "checks";
+
+    public Task ValidateLiveAsync(IHostSession host, DiagnosticBag diagnostics, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<ModuleDiff> PlanAsync(IHostSession host, CancellationToken cancellationToken) => Task.FromResult(ModuleDiff.Empty);
+
+    public Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("the checks module plans no changes");
+
+    public async Task<IReadOnlyList<CheckResult>> CheckAsync(IHostSession host, CheckOptions options, CancellationToken cancellationToken)
+    {
+        var results = new List<CheckResult>();
+        var c = host.Connection;
+        results.Add(await ArchiverAsync(c, cancellationToken));
+        if (destination is not null)
+        {
+            results.Add(await DestinationAsync(host, destination, cancellationToken));
+            if (options.ProbeArchive)
+            {
+                results.Add(await ProbeAsync(host, destination, options.ProbeTimeout, cancellationToken));
+            }
+        }
+        else if (options.ProbeArchive)
+        {
+            results.Add(new CheckResult("archive_probe", CheckStatus.Skipped, "the probe needs archiving.method copy with a destination pgstate can look into"));
+        }
+        results.Add(await WalAsync(host, cancellationToken));
+        results.AddRange(await SlotsAsync(c, cancellationToken));
+        results.Add(await ReplicationAsync(c, cancellationToken));
+        results.AddRange(await BackupsAsync(host, cancellationToken));
+        results.Add(await PendingRestartAsync(c, cancellationToken));
+        results.Add(await ClockAsync(host, cancellationToken));
+        return results;
+    }
+
+    private async Task<CheckResult> ArchiverAsync(NpgsqlConnection c, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "select current_setting('archive_mode'), current_setting('archive_command'), (select setting::int from pg_settings where name = 'archive_timeout'), " +
+            "archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time, " +
+            "pg_walfile_name(pg_current_wal_lsn()), now() from pg_stat_archiver", c);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var mode = r.GetString(0);
+        var command = r.GetString(1);
+        if (mode == "off")
+        {
+            return new CheckResult("archiver", CheckStatus.Skipped, "archive_mode is off");
+        }
+        if (string.IsNullOrWhiteSpace(command) || command == "(disabled)")
+        {
+            return new CheckResult("archiver", CheckStatus.Fail, "archive_mode is on but archive_command is empty: WAL piles up in pg_wal and nothing is archived");
+        }
+        var archived = r.GetInt64(3);
+        var lastWal = r.IsDBNull(4) ? null : r.GetString(4);
+        DateTime? lastTime = r.IsDBNull(5) ? null : r.GetDateTime(5);
+        var failed = r.GetInt64(6);
+        var failedWal = r.IsDBNull(7) ? null : r.GetString(7);
+        DateTime? failedTime = r.IsDBNull(8) ? null : r.GetDateTime(8);
+        var current = r.GetString(9);
+        var now = r.GetDateTime(10);
+        var value = $"archived {archived}, failed {failed}";
+        if (failedTime is { } ft && (lastTime is null || ft > lastTime))
+        {
+            return new CheckResult("archiver", CheckStatus.Fail,
+                $"archive_command failed for {failedWal} at {ft:u} and has not succeeded since (last success: {(lastTime is { } lt ? $"{lastWal} at {lt:u}" : "never")}); check the server log for the command's error", value);
+        }
+        var allowed = TimeSpan.FromSeconds(Math.Max(r.GetInt32(2), thresholds.ArchiveLag.TotalSeconds));
+        if (lastTime is { } last && now - last > allowed && string.CompareOrdinal(current, lastWal) > 0)
+        {
+            return new CheckResult("archiver", CheckStatus.Warn, $"the last archived segment {lastWal} is {(now - last).TotalMinutes:0} min old while WAL was written since (now at {current})", value);
+        }
+        return new CheckResult("archiver", CheckStatus.Ok, lastWal is null ? "archiving is on; nothing archived yet" : $"last archived {lastWal} at {lastTime:u}", value);
+    }
+
+    private async Task<CheckResult> DestinationAsync(IHostSession host, string path, CancellationToken ct)
+    {
+        if (!Directory.Exists(path))
+        {
+            return new CheckResult("archive_destination", CheckStatus.Fail, $"{path} does not exist");
+        }
+        var serverUser = (await host.Processes.RunAsync("stat", ["-c", "%U", host.Server.DataDirectory], cancellationToken: ct)).StandardOutput.Trim();
+        // %C fails on an unlabelled file (SELinux off): read owner and label apart, the label optionally.
+        var owner = (await host.Processes.RunAsync("stat", ["-c", "%U", path], cancellationToken: ct)).StandardOutput.Trim();
+        var context = (await host.Processes.RunAsync("find", [path, "-maxdepth", "0", "-printf", "%Z"], check: false, cancellationToken: ct)).StandardOutput.Trim();
+        string[] stat = [owner, context];
+        var problems = new List<string>();
+        if (stat[0] != serverUser)
+        {
+            problems.Add($"owned by {stat[0]}, not by the server's user {serverUser}");
+        }
+        var writable = Environment.UserName == serverUser
+            ? await host.Processes.RunAsync("test", ["-w", path], check: false, cancellationToken: ct)
+            : await host.Processes.RunAsync("runuser", ["-u", serverUser, "--", "test", "-w", path], check: false, cancellationToken: ct);
+        if (writable.ExitCode != 0)
+        {
+            problems.Add($"not writable by {serverUser}");
+        }
+        var label = stat[1].Split(':') is { Length: >= 3 } parts ? parts[2] : null;
+        if (label is not null && File.Exists("/sys/fs/selinux/enforce") && !PostgresWritable.Contains(label))
+        {
+            problems.Add($"SELinux label {label} is not one postgresql_t may write (want postgresql_db_t)");
+        }
+        var drive = new DriveInfo(path);
+        var freePercent = drive.TotalSize == 0 ? 100 : drive.AvailableFreeSpace * 100.0 / drive.TotalSize;
+        var value = $"{freePercent:0.#}% free";
+        if (problems.Count > 0)
+        {
+            return new CheckResult("archive_destination", CheckStatus.Fail, $"{path}: {string.Join("; ", problems)}", value);
+        }
+        return freePercent < thresholds.ArchiveFreePercent
+            ? new CheckResult("archive_destination", CheckStatus.Warn, $"{path} has only {freePercent:0.#}% free (threshold {thresholds.ArchiveFreePercent}%)", value)
+            : new CheckResult("archive_destination", CheckStatus.Ok, $"{path} is {serverUser}'s and writable, {freePercent:0.#}% free", value);
+    }
+
+    private static async Task<CheckResult> ProbeAsync(IHostSession host, string path, TimeSpan timeout, CancellationToken ct)
+    {
+        await using (var emit = new NpgsqlCommand("select pg_logical_emit_message(false, 'pgstate', 'archive probe')", host.Connection))
+        {
+            await emit.ExecuteScalarAsync(ct);
+        }
+        string segment;
+        long size;
+        await using (var cmd = new NpgsqlCommand("select pg_walfile_name(pg_switch_wal()), pg_size_bytes(current_setting('wal_segment_size'))", host.Connection))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+        {
+            await r.ReadAsync(ct);
+            segment = r.GetString(0);
+            size = r.GetInt64(1);
+        }
+        var file = Path.Combine(path, segment);
+        var started = DateTime.UtcNow;
+        while (DateTime.UtcNow - started < timeout)
+        {
+            if (File.Exists(file) && new FileInfo(file).Length == size)
+            {
+                return new CheckResult("archive_probe", CheckStatus.Ok, $"switched to a new segment; {segment} reached {path} in {(DateTime.UtcNow - started).TotalSeconds:0.0}s", segment);
+            }
+            await Task.Delay(100, ct);
+        }
+        return new CheckResult("archive_probe", CheckStatus.Fail, $"{segment} did not reach {path} within {timeout.TotalSeconds:0}s after pg_switch_wal()", segment);
+    }
+
+    private async Task<CheckResult> WalAsync(IHostSession host, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("select coalesce(sum(size), 0)::bigint, pg_size_bytes(current_setting('max_wal_size')) from pg_ls_waldir()", host.Connection);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var size = r.GetInt64(0);
+        var max = r.GetInt64(1);
+        var drive = new DriveInfo(Path.Combine(host.Server.DataDirectory, "pg_wal"));
+        var freePercent = drive.TotalSize == 0 ? 100 : drive.AvailableFreeSpace * 100.0 / drive.TotalSize;
+        var value = $"{size >> 20} MB of max_wal_size {max >> 20} MB, {freePercent:0.#}% free";
+        if (freePercent < thresholds.WalFreePercent / 2.0)
+        {
+            return new CheckResult("pg_wal", CheckStatus.Fail, $"pg_wal's filesystem has only {freePercent:0.#}% free: the server stops when it is full", value);
+        }
+        if (size > max * 2 || freePercent < thresholds.WalFreePercent)
+        {
+            return new CheckResult("pg_wal", CheckStatus.Warn, size > max * 2
+                ? $"pg_wal holds {size >> 20} MB, more than twice max_wal_size: archiving or a slot is holding WAL back"
+                : $"pg_wal's filesystem has only {freePercent:0.#}% free", value);
+        }
+        return new CheckResult("pg_wal", CheckStatus.Ok, $"pg_wal holds {size >> 20} MB (max_wal_size {max >> 20} MB)", value);
+    }
+
+    private async Task<IEnumerable<CheckResult>> SlotsAsync(NpgsqlConnection c, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "select slot_name::text, active, wal_status, case when restart_lsn is null then null else pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint end from pg_replication_slots order by 1", c);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var results = new List<CheckResult>();
+        while (await r.ReadAsync(ct))
+        {
+            var name = r.GetString(0);
+            var active = r.GetBoolean(1);
+            var status = r.IsDBNull(2) ? null : r.GetString(2);
+            long? retained = r.IsDBNull(3) ? null : r.GetInt64(3);
+            var value = retained is { } b ? $"{b} bytes retained" : null;
+            if (status is "lost" or "unreserved")
+            {
+                results.Add(new CheckResult($"slot:{name}", CheckStatus.Fail, $"slot {name} has wal_status {status}: its consumer can no longer catch up from this server", value));
+            }
+            else if (!active && retained > thresholds.SlotRetentionBytes)
+            {
+                results.Add(new CheckResult($"slot:{name}", CheckStatus.Warn, $"inactive slot {name} retains {retained >> 20} MB of WAL (threshold {thresholds.SlotRetentionBytes >> 20} MB): pg_wal grows until it is consumed or dropped", value));
+            }
+            else
+            {
+                results.Add(new CheckResult($"slot:{name}", CheckStatus.Ok, $"slot {name} is {(active ? "active" : "inactive")}, wal_status {status}", value));
+            }
+        }
+        return results;
+    }
+
+    private async Task<CheckResult> ReplicationAsync(NpgsqlConnection c, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "select application_name, coalesce(extract(epoch from greatest(write_lag, flush_lag, replay_lag)), 0)::float8 from pg_stat_replication", c);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var connected = new Dictionary<string, double>(StringComparer.Ordinal);
+        while (await r.ReadAsync(ct))
+        {
+            connected[r.GetString(0)] = r.GetDouble(1);
+        }
+        var missing = thresholds.ExpectedStandbys.Where(s => !connected.ContainsKey(s)).ToList();
+        if (missing.Count > 0)
+        {
+            return new CheckResult("replication", CheckStatus.Fail, $"expected standby(s) not connected: {string.Join(", ", missing)}", $"{connected.Count} connected");
+        }
+        var lagging = connected.Where(x => x.Value > thresholds.ReplicationLag.TotalSeconds).ToList();
+        if (lagging.Count > 0)
+        {
+            return new CheckResult("replication", CheckStatus.Warn, string.Join("; ", lagging.Select(l => $"{l.Key} lags {l.Value:0}s (threshold {thresholds.ReplicationLag.TotalSeconds:0}s)")));
+        }
+        return new CheckResult("replication", CheckStatus.Ok, connected.Count == 0 ? "no standbys connected (none expected)" : $"{connected.Count} standby(s) connected within the lag threshold", $"{connected.Count} connected");
+    }
+
+    private async Task<IEnumerable<CheckResult>> BackupsAsync(IHostSession host, CancellationToken ct)
+    {
+        var results = new List<CheckResult>();
+        foreach (var b in backups)
+        {
+            var id = $"backup:{b.Name}";
+            var status = BackupRunner.ReadStatus(Path.Combine(b.Destination, $".pgstate-status-{b.Name}.json"));
+            if (status is null)
+            {
+                results.Add(new CheckResult(id, CheckStatus.Warn, $"no run of backup {b.Name} recorded in {b.Destination}"));
+                continue;
+            }
+            if (status.Error is not null)
+            {
+                results.Add(new CheckResult(id, CheckStatus.Fail, $"the last run of backup {b.Name} ({status.StartedUtc:u}) failed: {status.Error}"));
+                continue;
+            }
+            var maxAge = thresholds.BackupMaxAge ?? await AllowedAgeAsync(host, b.Schedule, ct);
+            var newest = Directory.Exists(b.Destination)
+                ? Directory.EnumerateFiles(b.Destination, "*.verified").Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max()
+                : DateTime.MinValue;
+            var age = DateTime.UtcNow - newest;
+            results.Add(newest == DateTime.MinValue
+                ? new CheckResult(id, CheckStatus.Fail, $"backup {b.Name} has no verified backup in {b.Destination}")
+                : age > maxAge
+                    ? new CheckResult(id, CheckStatus.Fail, $"the newest verified backup of {b.Name} is {age.TotalHours:0.#} h old; the schedule \"{b.Schedule}\" allows {maxAge.TotalHours:0.#} h", $"{age.TotalHours:0.#} h")
+                    : new CheckResult(id, CheckStatus.Ok, $"newest verified backup of {b.Name} is {age.TotalHours:0.#} h old", $"{age.TotalHours:0.#} h"));
+        }
+        return results;
+    }
+
+    /// <summary>1.5 × the schedule's period (from two successive elapses) plus an hour.</summary>
+    private static async Task<TimeSpan> AllowedAgeAsync(IHostSession host, string schedule, CancellationToken ct)
+    {
+        var output = await host.Processes.RunAsync("systemd-analyze", ["calendar", "--iterations=2", schedule], check: false, cancellationToken: ct);
+        var times = output.StandardOutput.Split('\n').Where(l => l.Contains("Next elapse", StringComparison.Ordinal) || l.Contains("Iteration #2", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim())
+            .Select(t => DateTime.TryParse(string.Join(' ', t.Split(' ').Skip(1).Take(2)), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var d) ? d : (DateTime?)null)
+            .OfType<DateTime>().ToList();
+        var period = times.Count == 2 ? times[1] - times[0] : TimeSpan.FromDays(1);
+        return period * 1.5 + TimeSpan.FromHours(1);
+    }
+
+    private static async Task<CheckResult> PendingRestartAsync(NpgsqlConnection c, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("select coalesce(string_agg(name, ', ' order by name), '') from pg_settings where pending_restart", c);
+        var names = (string)(await cmd.ExecuteScalarAsync(ct))!;
+        return names.Length == 0
+            ? new CheckResult("settings", CheckStatus.Ok, "no setting waits for a restart")
+            : new CheckResult("settings", CheckStatus.Warn, $"written but waiting for a PostgreSQL restart: {names}", names);
+    }
+
+    private static async Task<CheckResult> ClockAsync(IHostSession host, CancellationToken ct)
+    {
+        if (!Directory.Exists("/run/systemd/system"))
+        {
+            return new CheckResult("clock", CheckStatus.Skipped, "systemd is not PID 1 here: timedatectl cannot say whether the clock is synchronised");
+        }
+        var result = await host.Processes.RunAsync("timedatectl", ["show", "-p", "NTPSynchronized", "--value"], check: false, cancellationToken: ct);
+        return result.StandardOutput.Trim() == "yes"
+            ? new CheckResult("clock", CheckStatus.Ok, "the clock is NTP-synchronised")
+            : new CheckResult("clock", CheckStatus.Warn, "the clock is not NTP-synchronised: PITR targets and WAL timestamps may be off", result.StandardOutput.Trim());
+    }
+}
