@@ -60,6 +60,9 @@ if [ -f "$SANDBOX/archive/$segment" ]; then
 else
   echo "segment $segment did not reach the archive" >&2; exit 1
 fi
+step check --probe-archive examples/sandbox.yaml
+"$PGSTATE" check --probe-archive examples/sandbox.yaml
+
 echo
 echo "Sandbox OK: plan showed the changes, apply made them, the second plan is empty, WAL is archived."
 $keep && echo "Cluster left running: PGSTATE_SANDBOX=$SANDBOX PGSTATE_SANDBOX_PORT=$PGSTATE_SANDBOX_PORT"
