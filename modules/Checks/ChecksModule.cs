@@ -24,17 +24,11 @@ public sealed class ChecksModule : IModule
     {
         var spec = host.Document.Spec;
         var c = spec["checks"] as JObject;
-        static long Size(string text)
-        {
-            var digits = new string([.. text.TakeWhile(char.IsAsciiDigit)]);
-            var n = long.Parse(digits, CultureInfo.InvariantCulture);
-            return text[digits.Length..] switch { "kB" => n << 10, "MB" => n << 20, "GB" => n << 30, _ => n << 40 };
-        }
         var thresholds = new CheckThresholds(
             Durations.Parse((string?)c?["archiveLagWarn"] ?? "15min"),
             (int?)c?["archiveFreeSpaceWarn"] ?? 10,
             (int?)c?["walFreeSpaceWarn"] ?? 10,
-            Size((string?)c?["slotRetentionWarn"] ?? (string?)spec["slotRetentionWarn"] ?? "10GB"),
+            Sizes.Parse((string?)c?["slotRetentionWarn"] ?? (string?)spec["slotRetentionWarn"] ?? "10GB"),
             Durations.Parse((string?)c?["replicationLagWarn"] ?? "5min"),
             (c?["expectedStandbys"] as JArray)?.Select(t => (string)t!).ToList() ?? [],
             (string?)c?["backupMaxAge"] is { } age ? Durations.Parse(age) : null);
@@ -48,8 +42,6 @@ public sealed class ChecksModule : IModule
 
 internal sealed class BoundChecks(CheckThresholds thresholds, string? destination, IReadOnlyList<DesiredBackup> backups) : IBoundModule, ICheckedModule
 {
-    private static readonly string[] PostgresWritable = ["postgresql_db_t", "postgresql_log_t", "postgresql_tmp_t", "postgresql_var_run_t"];
-
     public string Name => "checks";
 
     public Task ValidateLiveAsync(IHostSession host, DiagnosticBag diagnostics, CancellationToken cancellationToken) => Task.CompletedTask;
@@ -149,7 +141,7 @@ internal sealed class BoundChecks(CheckThresholds thresholds, string? destinatio
             problems.Add($"not writable by {serverUser}");
         }
         var label = stat[1].Split(':') is { Length: >= 3 } parts ? parts[2] : null;
-        if (label is not null && File.Exists("/sys/fs/selinux/enforce") && !PostgresWritable.Contains(label))
+        if (label is not null && File.Exists("/sys/fs/selinux/enforce") && !PostgresLabels.Writable.Contains(label))
         {
             problems.Add($"SELinux label {label} is not one postgresql_t may write (want postgresql_db_t)");
         }

@@ -63,16 +63,10 @@ public sealed class ReplicationModule : IModule
             slots.Add(new DesiredSlot(name, type, (bool?)s["reserveWal"] ?? true, (string?)s["plugin"], (string?)s["database"], (string?)s["state"] != "absent"));
         }
         var prune = (bool?)spec["slotsPrune"] ?? false;
-        var warn = ParseSize((string?)spec["slotRetentionWarn"] ?? "10GB");
+        var warn = Sizes.Parse((string?)spec["slotRetentionWarn"] ?? "10GB");
         return roles.Count == 0 && slots.Count == 0 && !prune ? null : new BoundReplication(roles, slots, prune, warn);
     }
 
-    private static long ParseSize(string text)
-    {
-        var digits = new string([.. text.TakeWhile(char.IsAsciiDigit)]);
-        var n = long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
-        return text[digits.Length..] switch { "kB" => n << 10, "MB" => n << 20, "GB" => n << 30, _ => n << 40 };
-    }
 }
 
 internal sealed class BoundReplication(IReadOnlyList<DesiredRole> roles, IReadOnlyList<DesiredSlot> slots, bool prune, long retentionWarnBytes) : IBoundModule

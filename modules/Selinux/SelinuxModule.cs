@@ -276,8 +276,6 @@ public static class SelinuxDiff
 {
     public const string Module = "selinux";
 
-    public static readonly string[] PostgresWritable = ["postgresql_db_t", "postgresql_log_t", "postgresql_tmp_t", "postgresql_var_run_t"];
-
     public static ModuleDiff Diff(
         IReadOnlyList<DesiredDirectory> directories,
         IReadOnlyDictionary<string, LiveDirectory> live,
@@ -359,7 +357,7 @@ public static class SelinuxDiff
         }
         foreach (var (label, path, type) in destinations)
         {
-            if (!PostgresWritable.Contains(type))
+            if (!PostgresLabels.Writable.Contains(type))
             {
                 warnings.Add(new PlanWarning(null, Module,
                     $"the {label} {path} gets {(type == "<<none>>" ? "no label of its own from the policy (<<none>>)" : $"the label {type} from the policy")}, which postgresql_t cannot write: writes there will fail with \"Permission denied\" under enforcing SELinux. " +

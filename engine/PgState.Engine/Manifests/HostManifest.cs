@@ -87,6 +87,30 @@ public sealed record HostManifest(ManifestDocument Document, string Name, Connec
     };
 }
 
+public static class Sizes
+{
+    /// <summary>Parses the schema's sizes: 512kB, 64MB, 10GB, 1TB (1024-based, like PostgreSQL).</summary>
+    public static long Parse(string text)
+    {
+        var digits = new string([.. text.TakeWhile(char.IsAsciiDigit)]);
+        var n = long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
+        return text[digits.Length..] switch
+        {
+            "kB" => n << 10,
+            "MB" => n << 20,
+            "GB" => n << 30,
+            "TB" => n << 40,
+            _ => throw new FormatException($"not a size: {text}"),
+        };
+    }
+}
+
+/// <summary>The SELinux types the PostgreSQL server domain (postgresql_t) may write.</summary>
+public static class PostgresLabels
+{
+    public static readonly IReadOnlyList<string> Writable = ["postgresql_db_t", "postgresql_log_t", "postgresql_tmp_t", "postgresql_var_run_t"];
+}
+
 public static class Durations
 {
     /// <summary>Parses 500ms, 30s, 5min, 1h, 2d (the schema's duration pattern).</summary>
