@@ -33,7 +33,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         try
         {
             log($"pg_basebackup into {partial}");
-            var result = await processes.RunAsync(PgBin("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), check: false,
+            var result = await processes.RunAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), check: false,
                 cancellationToken: cancellationToken, environment: PasswordEnvironment());
             if (result.ExitCode != 0)
             {
@@ -83,7 +83,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
             return status with { Verification = "skipped: this pg_verifybackup cannot read tar-format backups; backup_manifest is present" };
         }
         log($"pg_verifybackup {path}");
-        var result = await processes.RunAsync(PgBin("pg_verifybackup"), ["--no-parse-wal", path], TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken);
+        var result = await processes.RunAsync(PostgresPrograms.Find("pg_verifybackup"), ["--no-parse-wal", path], TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken);
         if (result.ExitCode != 0)
         {
             return status with { Verified = false, Verification = "failed", Error = $"pg_verifybackup exited with code {result.ExitCode}: {result.StandardError.Trim()}" };
@@ -154,9 +154,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     private async Task<BackupStatus> WriteStatusAsync(BackupStatus status, CancellationToken cancellationToken)
     {
         var json = JsonSerializer.Serialize(status, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
-        var temp = StatusPath + ".tmp";
-        await File.WriteAllTextAsync(temp, json + "\n", cancellationToken);
-        File.Move(temp, StatusPath, overwrite: true);
+        await HostFiles.WriteAtomicAsync(StatusPath, json + "\n", cancellationToken);
         return status;
     }
 
@@ -175,11 +173,5 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         catch (DirectoryNotFoundException)
         {
         }
-    }
-
-    private static string PgBin(string tool)
-    {
-        var dirs = Directory.Exists("/usr/lib/postgresql") ? Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => d, StringComparer.Ordinal) : Enumerable.Empty<string>();
-        return dirs.Select(d => Path.Combine(d, "bin", tool)).FirstOrDefault(File.Exists) ?? tool;
     }
 }

@@ -70,8 +70,12 @@ public sealed partial class BackupsModule : IModule
         return new BoundBackups(host, backups, scheduling);
     }
 
+    /// <summary>Every backup the host's manifest declares.</summary>
+    public static IReadOnlyList<DesiredBackup> All(HostManifest host, DiagnosticBag diagnostics) =>
+        (new BackupsModule().Bind(host, diagnostics) as BoundBackups)?.Backups ?? [];
+
     public static DesiredBackup? Find(HostManifest host, string name, DiagnosticBag diagnostics) =>
-        (new BackupsModule().Bind(host, diagnostics) as BoundBackups)?.Backups.FirstOrDefault(b => b.Name == name);
+        All(host, diagnostics).FirstOrDefault(b => b.Name == name);
 }
 
 /// <summary>Renders and diffs the schedule files: the unit files are compared as rendered text.</summary>

@@ -33,11 +33,8 @@ public sealed class ChecksModule : IModule
             (c?["expectedStandbys"] as JArray)?.Select(t => (string)t!).ToList() ?? [],
             (string?)c?["backupMaxAge"] is { } age ? Durations.Parse(age) : null);
         var destination = (string?)spec["archiving"]?["method"] == "copy" ? (string?)spec["archiving"]?["destination"] : null;
-        return new BoundChecks(thresholds, destination, ListBackups(host));
+        return new BoundChecks(thresholds, destination, BackupsModule.All(host, new DiagnosticBag()));
     }
-
-    private static List<DesiredBackup> ListBackups(HostManifest host) =>
-        [.. ((host.Document.Spec["backups"] as JArray) ?? []).Select(b => BackupsModule.Find(host, (string)b["name"]!, new DiagnosticBag())).OfType<DesiredBackup>()];
 }
 
 internal sealed class BoundChecks(CheckThresholds thresholds, string? destination, IReadOnlyList<DesiredBackup> backups) : IBoundModule, ICheckedModule

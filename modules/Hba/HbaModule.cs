@@ -169,7 +169,7 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
     }
 
     /// <summary>The whole file as it must be: rendered (authoritative) or the live file with the block replaced.</summary>
-    public string Candidate(string liveText)
+    public string Candidate(string liveText, HbaFile? parsedLive = null)
     {
         var model = new Dictionary<string, object?>
         {
@@ -181,7 +181,7 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
             return TemplateRenderer.Render(typeof(BoundHba).Assembly, "PgState.Modules.Hba.pg_hba.conf.sbn", model);
         }
         var block = TemplateRenderer.Render(typeof(BoundHba).Assembly, "PgState.Modules.Hba.managed_block.sbn", model);
-        var parsed = HbaFile.Parse(liveText);
+        var parsed = parsedLive ?? HbaFile.Parse(liveText);
         var lines = liveText.Split('\n').ToList();
         var endsWithNewline = liveText.EndsWith('\n');
         if (endsWithNewline)
@@ -244,7 +244,7 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
         var path = await PathAsync(host, cancellationToken);
         var text = ReadText(path);
         var live = HbaFile.Parse(text);
-        var candidate = Candidate(text);
+        var candidate = Candidate(text, live);
         var managed = mode == HbaMode.Authoritative ? live.Rules : live.Block is { } b ? live.RulesIn(b) : [];
         var write = new HbaWrite(path, candidate, text);
         var (changes, warnings) = HbaDiff.Diff(rules, managed, write, candidate != text);

@@ -111,7 +111,7 @@ internal sealed class BoundSelinux(
         }
         var live = await ReadDirectoriesAsync(host.Processes, [.. directories.Select(d => d.Path)], cancellationToken);
         var localContexts = policy is null ? [] : FileContexts.ParseLocalFile(policy.ReadLocal());
-        var labels = policy is null ? [] : await ReadLabelsAsync(host.Processes, policy, live, cancellationToken);
+        var labels = policy is null ? [] : await ReadLabelsAsync(host.Processes, live, cancellationToken);
         var destinationTypes = policy is null ? [] : await DestinationTypesAsync(host.Processes, cancellationToken);
         return SelinuxDiff.Diff(directories, live, policy is not null, contexts, localContexts, labels, destinationTypes);
     }
@@ -155,7 +155,7 @@ internal sealed class BoundSelinux(
     }
 
     /// <summary>Actual and expected labels of every file under the managed directories and relabel paths.</summary>
-    private async Task<List<LabelCheck>> ReadLabelsAsync(ProcessRunner processes, SelinuxPolicy policy, Dictionary<string, LiveDirectory> live, CancellationToken cancellationToken)
+    private async Task<List<LabelCheck>> ReadLabelsAsync(ProcessRunner processes, Dictionary<string, LiveDirectory> live, CancellationToken cancellationToken)
     {
         var desired = contexts.Where(c => c.Present).Select(c => c.Entry).ToList();
         var roots = directories.Select(d => d.Path).Concat(relabel).Distinct(StringComparer.Ordinal).ToList();
@@ -177,11 +177,11 @@ internal sealed class BoundSelinux(
                 }
             }
         }
-        var needPolicy = files.Where(f => FileContexts.DesiredTypeFor(f.Path, f.IsDirectory, desired) is null).Select(f => f.Path).ToList();
-        var fromPolicy = await MatchPathConAsync(processes, needPolicy, cancellationToken);
-        _ = policy;
-        return [.. files.Select(f => new LabelCheck(f.Root, f.Path, f.Actual,
-            FileContexts.DesiredTypeFor(f.Path, f.IsDirectory, desired) ?? FileContexts.TypeOf(fromPolicy.GetValueOrDefault(f.Path))))];
+        // The manifest's own rules answer first (they may not be in the policy yet); matchpathcon the rest.
+        var fromManifest = files.Select(f => FileContexts.DesiredTypeFor(f.Path, f.IsDirectory, desired)).ToList();
+        var fromPolicy = await MatchPathConAsync(processes, [.. files.Where((_, i) => fromManifest[i] is null).Select(f => f.Path)], cancellationToken);
+        return [.. files.Select((f, i) => new LabelCheck(f.Root, f.Path, f.Actual,
+            fromManifest[i] ?? FileContexts.TypeOf(fromPolicy.GetValueOrDefault(f.Path))))];
     }
 
     /// <summary>What the installed policy says each path should be labelled (matchpathcon, batched).</summary>

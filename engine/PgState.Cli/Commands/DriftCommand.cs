@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using PgState.Engine.Host;
 using PgState.Engine.Planning;
 using PgState.Engine.Rendering;
 using PgState.Engine.Resources;
@@ -78,11 +79,11 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
         }
         if (args.Report is not null)
         {
-            await AtomicFile.WriteAsync(args.Report, Report(hostPlans, checks), cancellationToken);
+            await HostFiles.WriteAtomicAsync(args.Report, Report(hostPlans, checks), cancellationToken);
         }
         if (args.Metrics is not null)
         {
-            await AtomicFile.WriteAsync(args.Metrics, Metrics(plans, checks, DateTimeOffset.UtcNow), cancellationToken);
+            await HostFiles.WriteAtomicAsync(args.Metrics, Metrics(plans, checks, DateTimeOffset.UtcNow), cancellationToken);
         }
         var healthy = !checks.Any(c => CheckCommand.Failed(c.Checks, args.Strict));
         return hostPlans.All(InSync) && healthy ? ExitCodes.Ok : ExitCodes.Changes;

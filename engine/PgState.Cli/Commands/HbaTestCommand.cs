@@ -63,8 +63,8 @@ internal sealed class HbaTestCommand(IOContext io, HostWorkflow workflow)
             await using var session = await workflow.ConnectAsync(host, cancellationToken);
             var path = await hba.PathAsync(session, cancellationToken);
             var liveText = BoundHba.ReadText(path);
-            var desired = HbaFile.Parse(hba.Candidate(liveText));
             var live = HbaFile.Parse(liveText);
+            var desired = HbaFile.Parse(hba.Candidate(liveText, live));
             io.Output.WriteLine($"host \"{host.Host.Name}\": {args.Connection.Describe()}");
             io.Output.WriteLine("  desired: " + Describe(desired, args.Connection, "the manifest's file", hba.Rules));
             io.Output.WriteLine("  live:    " + Describe(live, args.Connection, path, null));

@@ -43,7 +43,7 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
         {
             var manifests = ManifestLoader.Files(args.Files).Select(SavedPlanFormat.Hash).ToList();
             var overrides = new SavedOverrides(args.Overrides.Host, args.Overrides.Port, args.Overrides.User);
-            await AtomicFile.WriteAsync(args.Out, PlanRenderer.RenderJson(plans, manifests, overrides), cancellationToken);
+            await HostFiles.WriteAtomicAsync(args.Out, PlanRenderer.RenderJson(plans, manifests, overrides), cancellationToken);
             io.Error.WriteLine($"pgstate: plan written to {args.Out}");
         }
         return plans.Any(p => p.HasWork) ? ExitCodes.Changes : ExitCodes.Ok;
@@ -68,17 +68,5 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
             plans.Add(await PlanEngine.PlanAsync(host.Modules, session, cancellationToken));
         }
         return plans;
-    }
-}
-
-internal static class AtomicFile
-{
-    /// <summary>Writes to a temporary file beside the target, then renames it over the target.</summary>
-    public static async Task WriteAsync(string path, string content, CancellationToken cancellationToken)
-    {
-        var full = Path.GetFullPath(path);
-        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        await File.WriteAllTextAsync(temp, content, cancellationToken);
-        File.Move(temp, full, overwrite: true);
     }
 }

@@ -39,6 +39,22 @@ public static class HostFiles
         await processes.RunAsync("sync", [directory], cancellationToken: cancellationToken);
     }
 
+    /// <summary>
+    /// Writes a file pgstate owns (plans, reports, metrics, status): temporary file in the same
+    /// directory, fsync, rename over the target. Readers see the old or the new content, never half.
+    /// </summary>
+    public static async Task WriteAtomicAsync(string path, string content, CancellationToken cancellationToken)
+    {
+        var full = Path.GetFullPath(path);
+        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(content), cancellationToken);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temp, full, overwrite: true);
+    }
+
     /// <summary>Copies security.selinux when the original has one (it may not where SELinux is off).</summary>
     private static async Task CopySelinuxLabelAsync(string from, string to, ProcessRunner processes, CancellationToken cancellationToken)
     {
@@ -56,5 +72,20 @@ public static class HostFiles
         {
             await processes.RunAsync("setfattr", ["-n", "security.selinux", "-v", value, to], cancellationToken: cancellationToken);
         }
+    }
+}
+
+/// <summary>Where PostgreSQL's programs live: Debian's /usr/lib/postgresql/N/bin, RHEL's /usr/pgsql-N/bin, else PATH.</summary>
+public static class PostgresPrograms
+{
+    /// <summary>The program for server major version <paramref name="major"/>, or the newest installed one when null.</summary>
+    public static string Find(string program, int? major = null)
+    {
+        IEnumerable<string> dirs = major is { } m
+            ? [$"/usr/lib/postgresql/{m}/bin", $"/usr/pgsql-{m}/bin"]
+            : Directory.Exists("/usr/lib/postgresql")
+                ? Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => d, StringComparer.Ordinal).Select(d => Path.Combine(d, "bin"))
+                : [];
+        return dirs.Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists) ?? program;
     }
 }

@@ -195,7 +195,7 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
     private async Task<(string, IReadOnlyList<string>)> DefaultRestartCommandAsync(string dataDirectory, Manifests.RestartSpec restart, CancellationToken cancellationToken)
     {
         var major = Server.VersionNum / 10000;
-        var pgCtl = new[] { $"/usr/lib/postgresql/{major}/bin/pg_ctl", $"/usr/pgsql-{major}/bin/pg_ctl" }.FirstOrDefault(File.Exists) ?? "pg_ctl";
+        var pgCtl = PostgresPrograms.Find("pg_ctl", major);
         // pg_ctl hands its stdout to the new postmaster; a log file keeps our pipe from staying open.
         var logFile = restart.LogFile ?? Path.Combine(dataDirectory, "pgstate-postmaster.log");
         List<string> args = [pgCtl, "restart", "-D", dataDirectory, "-m", "fast", "-w", "-t", ((int)restart.Timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture), "-l", logFile];

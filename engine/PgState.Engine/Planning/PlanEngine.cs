@@ -91,7 +91,7 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
         FailedChange? failed = null;
         var reloaded = false;
         var restarted = false;
-        var remaining = new List<ResourceChange>(plan.Changes);
+        var attempted = new HashSet<ResourceChange>(ReferenceEqualityComparer.Instance);
         // Module by module, in module order, each followed by the activation its changes need: a
         // restart-only setting (max_replication_slots, archive_mode) is live before a later module
         // (slots, archiving to a new directory) depends on it.
@@ -100,7 +100,7 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
             var moduleApplied = new List<ResourceChange>();
             foreach (var change in plan.Changes.Where(c => c.Module == module))
             {
-                remaining.Remove(change);
+                attempted.Add(change);
                 try
                 {
                     log($"{change.Address}: {change.Action.Word()}…");
@@ -138,7 +138,7 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
                 break;
             }
         }
-        var notAttempted = remaining;
+        var notAttempted = plan.Changes.Where(c => !attempted.Contains(c)).ToList();
 
         var after = await SettleAsync(bound, session, applied, cancellationToken);
         var unconfirmed = applied.Where(a => after.Changes.Any(c => c.Address == a.Address)).ToList();
