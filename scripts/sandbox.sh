@@ -65,4 +65,6 @@ step check --probe-archive examples/sandbox.yaml
 
 echo
 echo "Sandbox OK: plan showed the changes, apply made them, the second plan is empty, WAL is archived."
-$keep && echo "Cluster left running: PGSTATE_SANDBOX=$SANDBOX PGSTATE_SANDBOX_PORT=$PGSTATE_SANDBOX_PORT"
+if $keep; then
+  echo "Cluster left running: PGSTATE_SANDBOX=$SANDBOX PGSTATE_SANDBOX_PORT=$PGSTATE_SANDBOX_PORT"
+fi
