@@ -17,13 +17,13 @@ results=$(mktemp -d /tmp/pgstate-results.XXXXXX)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 $ci && export SNAPSHOOTER_STRICT_MODE=true
 
-dotnet test PgState.sln -nologo --logger "trx;LogFileName=results.trx" --results-directory "$results" \
+dotnet test PgState.sln -nologo --logger "trx;LogFilePrefix=results" --results-directory "$results" \
   --logger "console;verbosity=normal" 2>&1 | grep -vE '^\s*$'
 rc=${PIPESTATUS[0]}
 
-trx=$(find "$results" -name results.trx | head -n 1)
-counter() { grep -o "<Counters [^>]*" "$trx" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
-if [ -n "$trx" ]; then
+# One .trx per test project: sum their counters.
+counter() { cat "$results"/*.trx 2>/dev/null | grep -o "<Counters [^>]*" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}'; }
+if ls "$results"/*.trx >/dev/null 2>&1; then
   passed=$(counter passed); failed=$(counter failed); total=$(counter total); executed=$(counter executed)
   skipped=$((total - executed))
 else

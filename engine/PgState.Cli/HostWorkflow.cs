@@ -7,20 +7,29 @@ using PgState.Engine.Resources;
 namespace PgState.Cli;
 
 /// <summary>Connection settings given on the command line win over spec.connection (e.g. through a tunnel).</summary>
-public sealed record ConnectionOverride(string? Host, int? Port, string? User);
-
-/// <summary>The steps every command shares: load and check manifests, bind modules, connect, check live.</summary>
-internal sealed class HostWorkflow(IOContext io, IReadOnlyList<IModule> modules)
+public sealed record ConnectionOverride(string? Host, int? Port, string? User)
 {
-    public PlanEngine Engine { get; } = new(modules);
+    public static ConnectionOverride None { get; } = new(null, null, null);
+}
 
-    public sealed record BoundHost(HostManifest Host, IReadOnlyList<IBoundModule> Modules);
+/// <summary>When secrets must be present: plan and apply need them; validate only reports them unless asked.</summary>
+internal enum SecretCheck
+{
+    Skip,
+    Warn,
+    Require,
+}
 
+/// <summary>The steps every command shares: load and check manifests, bind modules, connect, recover, plan.</summary>
+internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
+{
     private readonly Dictionary<ConnectionSpec, Task<HostSession?>> _early = [];
 
-    /// <summary>Loads and statically checks manifests; prints every problem; null when any is an error.</summary>
-    /// <param name="connectEarly">Start connecting to each host while the schema check runs (plan, apply).</param>
-    public IReadOnlyList<BoundHost>? Load(IReadOnlyList<string> files, ConnectionOverride overrides, string diagnosticFormat = "text", bool connectEarly = false)
+    public PlanEngine Engine => engine;
+
+    /// <summary>Loads and statically checks manifests; prints every problem of every stage; null when any is an error.</summary>
+    public IReadOnlyList<BoundHost>? Load(IReadOnlyList<string> files, ConnectionOverride overrides, string diagnosticFormat = "text",
+        bool connectEarly = false, SecretCheck secrets = SecretCheck.Require)
     {
         Timings.Mark("load start");
         var loader = new ManifestLoader(io.Environment);
@@ -39,38 +48,88 @@ internal sealed class HostWorkflow(IOContext io, IReadOnlyList<IModule> modules)
         var result = ManifestLoader.Check(parsed);
         Timings.Mark("manifests loaded and schema-checked");
         var diagnostics = result.Diagnostics;
+        var paths = HostPaths.FromEnvironment(io.Environment);
         var bound = new List<BoundHost>();
         foreach (var host in result.Hosts)
         {
             var effective = host.WithConnection(overrides.Host, overrides.Port, overrides.User);
-            bound.Add(new BoundHost(effective, Engine.Bind(effective, diagnostics)));
+            bound.Add(engine.Bind(effective, paths, diagnostics));
+            if (secrets != SecretCheck.Skip)
+            {
+                CheckSecrets(effective, diagnostics, secrets == SecretCheck.Require);
+            }
         }
         if (bound.Count == 0 && !diagnostics.HasErrors)
         {
-            diagnostics.Error("PGS009", "no PostgresHost document found", files.Count > 0 ? new SourcePosition(files[0], 1, 1) : null);
+            diagnostics.Error(DiagnosticCodes.NoHostDocument, "no PostgresHost document found", files.Count > 0 ? new SourcePosition(files[0], 1, 1) : null);
         }
         Timings.Mark("modules bound");
         Print(diagnostics, diagnosticFormat);
         return diagnostics.HasErrors ? null : bound;
     }
 
-    /// <summary>
-    /// Connects for a checked host: reuses the session opened early for the same connection
-    /// (the connection spec is compared whole), else opens one now and reports the failure.
-    /// </summary>
+    /// <summary>Every secret a manifest names ({fromEnv}/{fromFile}) must be readable for plan and apply.</summary>
+    private void CheckSecrets(HostManifest host, DiagnosticBag diagnostics, bool required)
+    {
+        var resolver = new SecretResolver(io.Environment);
+        foreach (var mapping in Walk(host.Document.Root))
+        {
+            if ((mapping.String("fromEnv") is not null || mapping.String("fromFile") is not null) && mapping.Parent is YamlMapping or YamlSequence)
+            {
+                var secret = new SecretReference(mapping.String("fromEnv"), mapping.String("fromFile"), mapping.Position);
+                if (!resolver.TryResolve(secret, out _, out var error))
+                {
+                    var message = $"{mapping.Path}: {error}";
+                    if (required)
+                    {
+                        diagnostics.Error(DiagnosticCodes.SecretNotSet, message, mapping.Position);
+                    }
+                    else
+                    {
+                        diagnostics.Warning(DiagnosticCodes.SecretNotSet, message + " (plan and apply will need it; validate --require-secrets makes this an error)", mapping.Position);
+                    }
+                }
+            }
+        }
+    }
+
+    private static IEnumerable<YamlMapping> Walk(YamlNode node)
+    {
+        switch (node)
+        {
+            case YamlMapping m:
+                yield return m;
+                foreach (var child in m.Values.SelectMany(Walk))
+                {
+                    yield return child;
+                }
+                break;
+            case YamlSequence s:
+                foreach (var child in s.Items.SelectMany(Walk))
+                {
+                    yield return child;
+                }
+                break;
+        }
+    }
+
+    /// <summary>Connects for a checked host: reuses the session opened early for the same connection, else opens one now.</summary>
     public async Task<HostSession> ConnectAsync(BoundHost host, CancellationToken cancellationToken)
     {
         io.Error.WriteLine($"pgstate: connecting to {host.Host.Connection.Describe()} for host '{host.Host.Name}'");
         if (_early.Remove(host.Host.Connection, out var early) && await early is { } earlySession)
         {
-            earlySession.Adopt(host.Host);
+            earlySession.Adopt(host.Host, host.Paths, host.Facts);
+            earlySession.Log = Log;
             Timings.Mark("connected (early)");
             return earlySession;
         }
-        var session = await HostSession.OpenAsync(host.Host, ProcessRunner.Default, io.Environment, cancellationToken);
+        var session = await HostSession.OpenAsync(host.Host, ProcessRunner.Default, io.Environment, host.Paths, host.Facts, Log, cancellationToken);
         Timings.Mark("connected");
         return session;
     }
+
+    public void Log(string message) => io.Error.WriteLine("pgstate: " + message);
 
     private async Task<HostSession?> OpenQuietlyAsync(ConnectionSpec connection)
     {
@@ -89,22 +148,47 @@ internal sealed class HostWorkflow(IOContext io, IReadOnlyList<IModule> modules)
     {
         foreach (var task in _early.Values)
         {
-            if (await task is { } session)
+            try
             {
-                await session.DisposeAsync();
+                if (await task is { } session)
+                {
+                    await session.DisposeAsync();
+                }
+            }
+            catch (Exception e) when (e is Npgsql.NpgsqlException or IOException)
+            {
+                // closing a connection that already broke
             }
         }
         _early.Clear();
     }
 
-    /// <summary>Checks that need the server; prints problems; false when any is an error.</summary>
-    public async Task<bool> ValidateLiveAsync(BoundHost host, IHostSession session, string diagnosticFormat, CancellationToken cancellationToken)
+    /// <summary>Recovers what an interrupted run left and checks the server itself; false (printed) on an error.</summary>
+    public async Task<bool> PrepareAsync(BoundHost host, HostSession session, bool forApply, CancellationToken cancellationToken)
     {
+        foreach (var note in await engine.RecoverAsync(host, session, cancellationToken))
+        {
+            Log("recovered: " + note);
+        }
         var diagnostics = new DiagnosticBag();
-        await PlanEngine.ValidateLiveAsync(host.Modules, session, diagnostics, cancellationToken);
-        Timings.Mark("live checks done");
-        Print(diagnostics, diagnosticFormat);
+        PlanEngine.ValidateServer(session, diagnostics, forApply);
+        Print(new DiagnosticBag { }.With(diagnostics.Items.Where(d => d.Severity == Severity.Error)), "text");
         return !diagnostics.HasErrors;
+    }
+
+    /// <summary>Plans one host (live checks included); prints problems; null when any is an error.</summary>
+    public async Task<HostPlan?> PlanAsync(BoundHost host, HostSession session, bool forApply, CancellationToken cancellationToken, string diagnosticFormat = "text")
+    {
+        if (!await PrepareAsync(host, session, forApply, cancellationToken))
+        {
+            return null;
+        }
+        var diagnostics = new DiagnosticBag();
+        PlanEngine.ValidateServer(session, diagnostics, forApply);
+        var plan = await PlanEngine.PlanAsync(host, session, diagnostics, cancellationToken);
+        Timings.Mark("planned");
+        Print(new DiagnosticBag().With(diagnostics.Items.Where(d => d.Code != DiagnosticCodes.DataDirectoryMismatch)), diagnosticFormat);
+        return plan;
     }
 
     public void Print(DiagnosticBag diagnostics, string format)
@@ -114,18 +198,29 @@ internal sealed class HostWorkflow(IOContext io, IReadOnlyList<IModule> modules)
             if (format == "github")
             {
                 var level = d.Severity == Severity.Error ? "error" : "warning";
-                var where = d.Position is null ? "" : $" file={d.Position.File},line={d.Position.Line},col={d.Position.Column}";
+                var where = d.Position is null ? "" : $" file={EscapeProperty(d.Position.File)},line={d.Position.Line},col={d.Position.Column}";
                 // GitHub annotations: data on stdout, one line each, % and newlines escaped.
-                io.Output.WriteLine($"::{level}{where}::{Escape(d.Message)} [{d.Code}]");
+                io.Output.WriteLine($"::{level}{where}::{EscapeData(d.Message)} [{d.Code.Id}]");
             }
             else
             {
                 var where = d.Position is null ? "" : d.Position + ": ";
                 var level = d.Severity == Severity.Error ? "" : "warning: ";
-                io.Error.WriteLine($"{where}{level}{d.Message} [{d.Code}]");
+                io.Error.WriteLine($"{where}{level}{d.Message} [{d.Code.Id}]");
             }
         }
     }
 
-    private static string Escape(string s) => s.Replace("%", "%25").Replace("\r", "%0D").Replace("\n", "%0A");
+    private static string EscapeData(string s) => s.Replace("%", "%25").Replace("\r", "%0D").Replace("\n", "%0A");
+
+    private static string EscapeProperty(string s) => EscapeData(s).Replace(":", "%3A").Replace(",", "%2C");
+}
+
+internal static class DiagnosticBagExtensions
+{
+    public static DiagnosticBag With(this DiagnosticBag bag, IEnumerable<Diagnostic> items)
+    {
+        bag.AddRange(items);
+        return bag;
+    }
 }

@@ -7,7 +7,8 @@ public sealed record IOContext(
     TextWriter Error,
     bool InputIsTerminal,
     bool OutputIsTerminal,
-    Func<string, string?> Environment)
+    Func<string, string?> Environment,
+    bool ErrorIsTerminal = false)
 {
     public static IOContext FromConsole() => new(
         Console.In,
@@ -15,10 +16,9 @@ public sealed record IOContext(
         Console.Error,
         !Console.IsInputRedirected,
         !Console.IsOutputRedirected,
-        System.Environment.GetEnvironmentVariable);
+        System.Environment.GetEnvironmentVariable,
+        !Console.IsErrorRedirected);
 
     /// <summary>Colour only on a terminal, and never when NO_COLOR is set to a non-empty value.</summary>
     public bool Colour => OutputIsTerminal && string.IsNullOrEmpty(Environment("NO_COLOR"));
-
-    public bool ErrorColour => !Console.IsErrorRedirected && OutputIsTerminal && string.IsNullOrEmpty(Environment("NO_COLOR"));
 }

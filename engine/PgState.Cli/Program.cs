@@ -1,13 +1,10 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using PgState.Cli.Commands;
 using PgState.Engine.Diagnostics;
+using PgState.Engine.Host;
+using PgState.Engine.Planning;
 using PgState.Engine.Resources;
-using PgState.Modules.Archiving;
-using PgState.Modules.Backups;
-using PgState.Modules.Checks;
-using PgState.Modules.Hba;
-using PgState.Modules.Replication;
-using PgState.Modules.Selinux;
 
 namespace PgState.Cli;
 
@@ -21,20 +18,41 @@ internal sealed class EarlySessions(HostWorkflow workflow) : IAsyncDisposable
 public sealed class Program(IOContext io)
 {
     /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
-    public static IReadOnlyList<IModule> Modules { get; } = [new SelinuxModule(), new ArchivingModule(), new ReplicationModule(), new HbaModule(), new BackupsModule(), new ChecksModule()];
+    public static IReadOnlyList<IModule> Modules { get; } = ModuleCatalog.All;
 
-    public static Task<int> Main(string[] args)
+    public static async Task<int> Main(string[] args)
     {
-        Engine.Host.Timings.Mark("main");
+        var io = IOContext.FromConsole();
+        if (io.Environment("PGSTATE_TIMINGS") == "1")
+        {
+            Timings.Sink = io.Error.WriteLine;
+        }
+        Timings.Mark("main");
         Engine.Manifests.ManifestLoader.Preload();
         Engine.Templates.TemplateRenderer.Preload();
-        return new Program(IOContext.FromConsole()).RunAsync(args);
+        using var cancel = new CancellationTokenSource();
+        var signals = 0;
+        void OnSignal(PosixSignalContext context)
+        {
+            // The first SIGINT/SIGTERM asks for a clean stop between changes; a second one ends the process.
+            if (Interlocked.Increment(ref signals) == 1)
+            {
+                context.Cancel = true;
+                io.Error.WriteLine($"pgstate: {context.Signal} received: stopping after the current step (send it again to stop at once)");
+                cancel.Cancel();
+            }
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        return await new Program(io).RunAsync(args, cancel.Token);
     }
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default)
     {
-        var workflow = new HostWorkflow(io, Modules);
-        var root = new RootCommand("pgstate — desired state for PostgreSQL backup and recovery plumbing (WAL archiving, settings …).\n" +
+        ApplyHooks.Environment = io.Environment;
+        ApplyHooks.Log = m => io.Error.WriteLine("pgstate: " + m);
+        var workflow = new HostWorkflow(io, new PlanEngine(Modules));
+        var root = new RootCommand("pgstate — desired state for PostgreSQL backup and recovery plumbing (WAL archiving, pg_hba, SELinux, roles, slots, backups).\n" +
             "Data (plans) goes to stdout, progress to stderr. Exit codes follow terraform plan -detailed-exitcode.")
         {
             new ValidateCommand(io, workflow).Build(),
@@ -43,9 +61,11 @@ public sealed class Program(IOContext io)
             new ShowCommand(io).Build(),
             new DriftCommand(io, workflow).Build(),
             new CheckCommand(io, workflow).Build(),
-            new HbaTestCommand(io, workflow).Build(),
-            new BackupCommand(io, workflow).Build(),
         };
+        foreach (var command in VerbCommands.Build(io, workflow, Modules.OfType<IVerbProvider>().SelectMany(p => p.Verbs)))
+        {
+            root.Add(command);
+        }
         var parsed = root.Parse(args);
         await using var _ = new EarlySessions(workflow);
         try
@@ -62,7 +82,12 @@ public sealed class Program(IOContext io)
             io.Error.WriteLine($"pgstate: error: PostgreSQL: {(e is Npgsql.PostgresException pg ? $"{pg.SqlState}: {pg.MessageText}" : e.Message)}");
             return ExitCodes.Error;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            io.Error.WriteLine("pgstate: interrupted before anything was changed");
+            return ExitCodes.Error;
+        }
+        catch (Exception e)
         {
             // A bug, not a user error: say so plainly, with the type, and keep the exit code contract.
             io.Error.WriteLine($"pgstate: internal error ({e.GetType().Name}): {e.Message}");

@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
-using Newtonsoft.Json.Linq;
 using Npgsql;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
@@ -10,279 +8,315 @@ using PgState.Engine.Templates;
 
 namespace PgState.Modules.Archiving;
 
+/// <summary>spec.archiving: wal_level, archive_mode, archive_timeout and archive_command from a method.</summary>
+public sealed record ArchivingSection(
+    Located<string>? WalLevel,
+    Located<string>? Mode,
+    Located<string>? Timeout,
+    Located<string>? Method,
+    Located<string>? Destination,
+    Located<string>? Stanza,
+    Located<string>? Command,
+    Located<string>? RestoreCommand);
+
 /// <summary>
 /// spec.archiving (wal_level, archive_mode, archive_timeout, archive_command from a method) and
 /// spec.settings (any other parameter), managed with ALTER SYSTEM.
 /// </summary>
 public sealed partial class ArchivingModule : IModule
 {
+    /// <summary>The longest setting value pgstate writes (a 50 MB value once made a backend spin for minutes).</summary>
+    public const int MaxValueLength = 8 * 1024;
+
     public string Name => SettingsDiff.Module;
 
     public int Order => 50;
 
-    public IBoundModule? Bind(HostManifest host, DiagnosticBag diagnostics)
+    public IBound? Bind(BindContext context)
     {
-        var spec = host.Document.Spec;
+        var spec = context.Spec;
+        var diagnostics = context.Diagnostics;
         var desired = new List<DesiredSetting>();
         var origins = new Dictionary<string, DesiredSetting>(StringComparer.Ordinal);
-        void Add(string name, string? value, JToken node, string origin)
+        void Add(string name, string? value, SourcePosition position, string origin)
         {
-            var setting = new DesiredSetting(name, value, node.PositionOf(), origin);
+            var setting = new DesiredSetting(name, value, position, origin);
+            if (value is not null && value.Length > MaxValueLength)
+            {
+                diagnostics.Error(DiagnosticCodes.ValueTooLong, $"{origin}: the value is {value.Length:N0} characters long; pgstate writes at most {MaxValueLength:N0}", position);
+                return;
+            }
             if (origins.TryGetValue(name, out var first))
             {
-                diagnostics.Error("PGS101", $"parameter {name} is set twice: by {origin} and by {first.Origin} at {first.Position}", setting.Position);
+                diagnostics.Error(DiagnosticCodes.ParameterTwice, $"parameter {name} is set twice: by {origin} and by {first.Origin} at {first.Position}", position);
                 return;
             }
             origins[name] = setting;
             desired.Add(setting);
         }
 
-        if (spec["archiving"] is JObject archiving)
+        if (spec.Mapping("archiving") is { } archiving)
         {
-            BindArchiving(archiving, diagnostics, Add);
+            var section = new ArchivingSection(archiving.LocatedString("walLevel"), archiving.LocatedString("mode"), TimeoutText(archiving),
+                archiving.LocatedString("method"), archiving.LocatedString("destination"), archiving.LocatedString("stanza"),
+                archiving.LocatedString("command"), archiving.LocatedString("restoreCommand"));
+            BindArchiving(section, archiving, diagnostics, Add);
+            Publish(section, context.Facts);
         }
-        if (spec["settings"] is JObject settings)
+        if (spec.Mapping("settings") is { } settings)
         {
-            foreach (var property in settings.Properties())
+            foreach (var node in settings.Values)
             {
-                if (!ParameterName().IsMatch(property.Name))
+                var name = node.Key!;
+                if (!ParameterName().IsMatch(name) || name.Length > 63)
                 {
-                    diagnostics.Error("PGS102", $"'{property.Name}' is not a valid parameter name", property.PositionOf());
+                    diagnostics.Error(DiagnosticCodes.BadParameterName, $"'{name}' is not a valid parameter name", node.KeyOrPosition);
                     continue;
                 }
-                var value = property.Value.Type == JTokenType.Null ? null : ValueText(property.Value);
-                if (property.Name == "archive_command" && !string.IsNullOrEmpty(value) && !value.Contains("%p", StringComparison.Ordinal))
+                if (node is not YamlScalar scalar)
                 {
-                    diagnostics.Error("PGS103", "archive_command must contain %p (the path of the WAL file to archive)", property.Value.PositionOf());
+                    continue; // the schema reports the type
                 }
-                Add(property.Name, value, property, $"spec.settings.{property.Name}");
+                var value = scalar.IsNull ? null : scalar.ScalarText(booleansAsOnOff: true);
+                if (name == "archive_command" && !string.IsNullOrEmpty(value) && !value.Contains("%p", StringComparison.Ordinal))
+                {
+                    diagnostics.Error(DiagnosticCodes.ArchiveCommandWithoutPath, "archive_command must contain %p (the path of the WAL file to archive)", scalar.Position);
+                }
+                Add(name, value, node.KeyOrPosition, $"spec.settings.{name}");
             }
         }
-        return desired.Count == 0 ? null : new BoundArchiving(desired);
+        return desired.Count == 0 ? null : new BoundArchiving(desired, context.Host.Restart.Policy);
     }
 
-    private static void BindArchiving(JObject archiving, DiagnosticBag diagnostics, Action<string, string?, JToken, string> add)
+    private static Located<string>? TimeoutText(YamlMapping archiving) =>
+        archiving.Scalar("timeout") is { IsNull: false } t ? new Located<string>(t.ScalarText(), t.Position) : null;
+
+    private static void Publish(ArchivingSection section, FactBag facts)
     {
-        if (archiving.Property("walLevel") is { } walLevel)
-        {
-            add("wal_level", ValueText(walLevel.Value), walLevel, "spec.archiving.walLevel");
-        }
-        if (archiving.Property("mode") is { } mode)
-        {
-            add("archive_mode", ValueText(mode.Value), mode, "spec.archiving.mode");
-        }
-        if (archiving.Property("timeout") is { } timeout)
-        {
-            add("archive_timeout", ValueText(timeout.Value), timeout, "spec.archiving.timeout");
-        }
-        var method = (string?)archiving["method"];
-        foreach (var (field, owner) in new[] { ("destination", "copy"), ("stanza", "pgbackrest"), ("command", "command") })
-        {
-            if (archiving.Property(field) is { } p && method != owner)
-            {
-                diagnostics.Error("PGS104", $"spec.archiving.{field} is only used with method: {owner}" + (method is null ? " (method is not set)" : $" (method is {method})"), p.PositionOf());
-            }
-        }
-        if (method is null)
+        if (section.Method is not { } method)
         {
             return;
         }
-        var methodNode = archiving.Property("method")!;
-        string? command = null;
-        switch (method)
+        facts.Publish(HostFacts.ArchiveMethod, new ArchiveMethodFact(method.Value, section.Destination?.Value.TrimEnd('/'), section.Stanza?.Value, method.Position)
         {
-            case "copy":
-                var destination = (string?)archiving["destination"];
-                if (destination is null)
-                {
-                    diagnostics.Error("PGS105", "method copy needs spec.archiving.destination (the archive directory)", methodNode.PositionOf());
-                    return;
-                }
-                command = ArchiveCommands.Copy(destination);
-                break;
-            case "pgbackrest":
-                var stanza = (string?)archiving["stanza"];
-                if (stanza is null)
-                {
-                    diagnostics.Error("PGS105", "method pgbackrest needs spec.archiving.stanza", methodNode.PositionOf());
-                    return;
-                }
-                command = ArchiveCommands.PgBackRest(stanza);
-                break;
-            case "command":
-                command = (string?)archiving["command"];
-                if (command is null)
-                {
-                    diagnostics.Error("PGS105", "method command needs spec.archiving.command", methodNode.PositionOf());
-                    return;
-                }
-                if (!command.Contains("%p", StringComparison.Ordinal))
-                {
-                    diagnostics.Error("PGS103", "archive_command must contain %p (the path of the WAL file to archive)", archiving["command"]!.PositionOf());
-                    return;
-                }
-                break;
+            RestoreCommand = section.RestoreCommand?.Value,
+        });
+        if (method.Value == "copy" && section.Destination is { } destination)
+        {
+            facts.Publish(HostFacts.StorageDestinations, new StorageDestination("archive destination", destination.Value.TrimEnd('/'), destination.Position));
         }
-        add("archive_command", command, methodNode, "spec.archiving.method");
     }
 
-    private static string ValueText(JToken token) => token.Type switch
+    private static void BindArchiving(ArchivingSection a, YamlMapping node, DiagnosticBag diagnostics, Action<string, string?, SourcePosition, string> add)
     {
-        JTokenType.Boolean => (bool)token ? "on" : "off",
-        JTokenType.Float => ((double)token).ToString("R", CultureInfo.InvariantCulture),
-        _ => Convert.ToString(((JValue)token).Value, CultureInfo.InvariantCulture) ?? "",
-    };
+        if (a.WalLevel is { } walLevel)
+        {
+            add("wal_level", walLevel.Value, node["walLevel"]!.KeyOrPosition, "spec.archiving.walLevel");
+        }
+        if (a.Mode is { } mode)
+        {
+            add("archive_mode", mode.Value, node["mode"]!.KeyOrPosition, "spec.archiving.mode");
+        }
+        if (a.Timeout is { } timeout)
+        {
+            if (!GucTime().IsMatch(timeout.Value))
+            {
+                diagnostics.Error(DiagnosticCodes.BadSettingValue,
+                    $"spec.archiving.timeout: \"{timeout.Value}\" is not a time PostgreSQL reads (a number with an optional unit: 300, 30s, 5min, 1h)", timeout.Position);
+            }
+            add("archive_timeout", timeout.Value, node["timeout"]!.KeyOrPosition, "spec.archiving.timeout");
+        }
+        var method = a.Method?.Value;
+        foreach (var (field, value, owner) in new[] { ("destination", a.Destination, "copy"), ("stanza", a.Stanza, "pgbackrest"), ("command", a.Command, "command") })
+        {
+            if (value is { } v && method != owner)
+            {
+                diagnostics.Error(DiagnosticCodes.FieldOfOtherMethod, $"spec.archiving.{field} is only used with method: {owner}" + (method is null ? " (method is not set)" : $" (method is {method})"), node[field]!.KeyOrPosition);
+            }
+        }
+        if (a.Method is not { } m)
+        {
+            return;
+        }
+        var methodKey = node["method"]!.KeyOrPosition;
+        string? command = null;
+        switch (m.Value)
+        {
+            case "copy":
+                if (a.Destination is not { } destination)
+                {
+                    diagnostics.Error(DiagnosticCodes.MethodFieldMissing, "method copy needs spec.archiving.destination (the archive directory)", methodKey);
+                    return;
+                }
+                if (destination.Value.TrimEnd('/').Length == 0)
+                {
+                    diagnostics.Error(DiagnosticCodes.UnsafePath, "spec.archiving.destination: / cannot be the archive directory", destination.Position);
+                    return;
+                }
+                command = ArchiveCommands.Copy(destination.Value);
+                break;
+            case "pgbackrest":
+                if (a.Stanza is not { } stanza)
+                {
+                    diagnostics.Error(DiagnosticCodes.MethodFieldMissing, "method pgbackrest needs spec.archiving.stanza", methodKey);
+                    return;
+                }
+                command = ArchiveCommands.PgBackRest(stanza.Value);
+                break;
+            case "command":
+                if (a.Command is not { } custom)
+                {
+                    diagnostics.Error(DiagnosticCodes.MethodFieldMissing, "method command needs spec.archiving.command", methodKey);
+                    return;
+                }
+                if (!custom.Value.Contains("%p", StringComparison.Ordinal))
+                {
+                    diagnostics.Error(DiagnosticCodes.ArchiveCommandWithoutPath, "archive_command must contain %p (the path of the WAL file to archive)", custom.Position);
+                    return;
+                }
+                command = custom.Value;
+                break;
+            default:
+                return; // the schema reports it
+        }
+        add("archive_command", command, methodKey, "spec.archiving.method");
+    }
 
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")]
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\z")]
     private static partial Regex ParameterName();
+
+    [GeneratedRegex(@"^\s*-?[0-9]+(\.[0-9]+)?\s*(us|ms|s|min|h|d)?\s*\z")]
+    private static partial Regex GucTime();
 }
 
 /// <summary>archive_command text per method, from the module's Scriban templates.</summary>
 public static class ArchiveCommands
 {
     public static string Copy(string destination) => TemplateRenderer.Render(typeof(ArchiveCommands).Assembly,
-        "PgState.Modules.Archiving.archive_command_copy.sbn",
-        new Dictionary<string, object?> { ["dest"] = ShellQuote(destination) });
+        "PgState.Modules.Archiving.archive_command_copy.sbn", new TemplateModel().Set("dest", ShellQuote(destination.TrimEnd('/'))));
 
     public static string PgBackRest(string stanza) => TemplateRenderer.Render(typeof(ArchiveCommands).Assembly,
-        "PgState.Modules.Archiving.archive_command_pgbackrest.sbn",
-        new Dictionary<string, object?> { ["stanza"] = stanza });
+        "PgState.Modules.Archiving.archive_command_pgbackrest.sbn", new TemplateModel().Set("stanza", stanza));
 
     /// <summary>Single-quotes a path for sh, and doubles % because the server expands %p, %f, %%.</summary>
     public static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''").Replace("%", "%%") + "'";
 }
 
-internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired) : IBoundModule
+/// <summary>What the catalogs say about the desired parameters.</summary>
+internal sealed record SettingsLive(
+    IReadOnlyDictionary<string, LiveSetting> Live,
+    ILookup<string, FileSetting> Files,
+    bool FilesReadable,
+    IReadOnlyList<string> AllNames,
+    string ServerVersion);
+
+internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired, RestartPolicy restartPolicy) : BoundModule<SettingsLive, SettingWrite>
 {
-    public string Name => SettingsDiff.Module;
+    private CatalogQuery<(ParameterInfo Info, LiveSetting Setting)>? _settings;
+    private CatalogQuery<FileSetting>? _files;
+
+    public override string Name => SettingsDiff.Module;
 
     public IReadOnlyList<DesiredSetting> Desired => desired;
 
-    // The read done for live validation, kept for the plan that follows it at once (one round trip fewer).
-    private (Dictionary<string, LiveSetting>, ILookup<string, FileSetting>, bool)? _validationRead;
-
-    public async Task ValidateLiveAsync(IHostSession host, DiagnosticBag diagnostics, CancellationToken cancellationToken)
+    public override void CheckFacts(FactBag facts, DiagnosticBag diagnostics)
     {
-        _validationRead = await ReadAsync(host, includeFiles: true, cancellationToken);
-        var (live, _, _) = _validationRead.Value;
-        List<string>? allNames = null;
+        if (facts.One(HostFacts.ArchiveMethod) is { Method: "pgbackrest", Stanza: { } stanza } method
+            && facts.One(HostFacts.PgBackRest) is { } pgbackrest && pgbackrest.Stanza != stanza)
+        {
+            diagnostics.Error(DiagnosticCodes.StanzaMismatch,
+                $"spec.archiving.stanza is \"{stanza}\" but spec.pgbackrest.stanza (at {pgbackrest.Position}) is \"{pgbackrest.Stanza}\": archive-push would write to another stanza",
+                method.Position);
+        }
+    }
+
+    public override void DeclareReads(CatalogReads reads, ServerInfo server)
+    {
+        var names = desired.Select(d => d.Name).ToArray();
+        _settings = reads.Add(
+            "select name, setting, unit, vartype, context, source, pending_restart, boot_val, min_val, max_val, enumvals, reset_val " +
+            "from pg_settings where name = any($1)",
+            r =>
+            {
+                var info = new ParameterInfo(r.GetString(0), r.GetString(3), r.IsDBNull(2) ? null : r.GetString(2), r.GetString(4),
+                    r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? [] : r.GetFieldValue<string[]>(10));
+                var setting = r.IsDBNull(1) ? null : r.GetString(1);
+                if (info.Name == "archive_command" && setting == "(disabled)")
+                {
+                    // SHOW masks archive_command while archive_mode is off; reset_val holds the configured value.
+                    setting = r.IsDBNull(11) ? "" : r.GetString(11);
+                }
+                return (info, new LiveSetting(info, setting, r.GetString(5), r.GetBoolean(6), r.IsDBNull(7) ? null : r.GetString(7)));
+            },
+            [names]);
+        _files = server.IsSuperuser
+            ? reads.Add("select name, sourcefile, sourceline, seqno, setting, error from pg_file_settings where name = any($1) order by seqno",
+                r => new FileSetting(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetInt32(2), r.GetInt32(3),
+                    r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5)),
+                [names])
+            : null;
+    }
+
+    protected override async Task<SettingsLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
+    {
+        var live = _settings!.Rows.ToDictionary(r => r.Info.Name, r => r.Setting, StringComparer.Ordinal);
+        var files = (_files?.Rows ?? []).ToLookup(f => f.Name, StringComparer.Ordinal);
+        List<string> all = [];
+        if (desired.Any(d => !live.ContainsKey(d.Name) && !d.Name.Contains('.', StringComparison.Ordinal)))
+        {
+            // Only when a name is unknown: every name, for a "did you mean" hint.
+            await using var cmd = new NpgsqlCommand("select name from pg_settings", session.Connection);
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                all.Add(reader.GetString(0));
+            }
+        }
+        return new SettingsLive(live, files, _files is not null, all, session.Server.Version);
+    }
+
+    protected override void ValidateLive(SettingsLive live, DiagnosticBag diagnostics)
+    {
         foreach (var d in desired)
         {
-            if (!live.TryGetValue(d.Name, out var meta))
+            if (!live.Live.TryGetValue(d.Name, out var meta))
             {
                 if (d.Name.Contains('.', StringComparison.Ordinal))
                 {
                     continue; // an extension's placeholder parameter: the server cannot check it before the extension loads
                 }
-                allNames ??= await AllNamesAsync(host, cancellationToken);
-                var hint = Closest(d.Name, allNames);
-                diagnostics.Error("PGS110", $"unknown parameter '{d.Name}' for PostgreSQL {host.Server.Version}" + (hint is null ? "" : $" (did you mean '{hint}'?)"), d.Position);
+                var hint = Closest(d.Name, live.AllNames);
+                diagnostics.Error(DiagnosticCodes.UnknownParameter, $"unknown parameter '{d.Name}' for PostgreSQL {live.ServerVersion}" + (hint is null ? "" : $" (did you mean '{hint}'?)"), d.Position);
                 continue;
             }
             if (meta.Info.Context == "internal")
             {
-                diagnostics.Error("PGS111", $"parameter '{d.Name}' is read-only (context internal) and cannot be set", d.Position);
+                diagnostics.Error(DiagnosticCodes.ReadOnlyParameter, $"parameter '{d.Name}' is read-only (context internal) and cannot be set", d.Position);
                 continue;
             }
             if (d.Value is not null && !SettingValues.TryNormalize(meta.Info, d.Value, out _, out var error))
             {
-                diagnostics.Error("PGS112", $"{d.Origin}: {error} ({meta.Info.VarType}" + (meta.Info.Unit is null ? "" : $", unit {meta.Info.Unit}") + ")", d.Position);
+                diagnostics.Error(DiagnosticCodes.InvalidParameterValue, $"{d.Origin}: {error} ({meta.Info.VarType}" + (meta.Info.Unit is null ? "" : $", unit {meta.Info.Unit}") + ")", d.Position);
             }
         }
     }
 
-    public async Task<ModuleDiff> PlanAsync(IHostSession host, CancellationToken cancellationToken)
-    {
-        var (live, files, filesReadable) = _validationRead ?? await ReadAsync(host, includeFiles: true, cancellationToken);
-        _validationRead = null;
-        return SettingsDiff.Diff(desired, live, files, filesReadable, host.Host.Restart.Policy);
-    }
+    public override void Diff(SettingsLive live, Diff<SettingWrite> diff) =>
+        SettingsDiff.Diff(desired, live.Live, live.Files, live.FilesReadable, restartPolicy, diff);
 
-    public async Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
+    public override string Digest(SettingsLive live) => SettingsDiff.Digest(desired, live.Live, live.Files);
+
+    protected override async Task<string?> ApplyAsync(IHostSession session, PlannedChange<SettingWrite> change, CancellationToken cancellationToken)
     {
-        var write = (SettingWrite)change.Payload!;
-        var name = "\"" + write.Name.Replace("\"", "\"\"") + "\"";
+        var write = change.Payload;
+        // ALTER SYSTEM takes no bind parameters: the name is a quoted identifier, the value an E'' literal
+        // (read the same whatever standard_conforming_strings says; the session pins it on too).
         var sql = write.Value is null
-            ? $"ALTER SYSTEM RESET {name}"
-            : $"ALTER SYSTEM SET {name} = '{write.Value.Replace("'", "''")}'";
-        await using var cmd = new NpgsqlCommand(sql, host.Connection);
+            ? $"ALTER SYSTEM RESET {Sql.Identifier(write.Name)}"
+            : $"ALTER SYSTEM SET {Sql.Identifier(write.Name)} = {Sql.Literal(write.Value)}";
+        await using var cmd = new NpgsqlCommand(sql, session.Connection);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
         return null;
-    }
-
-    /// <summary>pg_settings and pg_file_settings for the desired names, in one round trip.</summary>
-    private async Task<(Dictionary<string, LiveSetting>, ILookup<string, FileSetting>, bool)> ReadAsync(
-        IHostSession host, bool includeFiles, CancellationToken cancellationToken)
-    {
-        var names = desired.Select(d => d.Name).ToArray();
-        var canReadFiles = includeFiles && await CanReadFileSettingsAsync(host, cancellationToken);
-        var batch = new NpgsqlBatch(host.Connection);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            "select name, setting, unit, vartype, context, source, pending_restart, boot_val, min_val, max_val, enumvals, reset_val " +
-            "from pg_settings where name = any($1)")
-        { Parameters = { new() { Value = names } } });
-        if (canReadFiles)
-        {
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(
-                "select name, sourcefile, sourceline, seqno, setting, error from pg_file_settings where name = any($1) order by seqno")
-            { Parameters = { new() { Value = names } } });
-        }
-        var live = new Dictionary<string, LiveSetting>(StringComparer.Ordinal);
-        var files = new List<FileSetting>();
-        await using (batch)
-        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var info = new ParameterInfo(
-                    reader.GetString(0),
-                    reader.GetString(3),
-                    reader.IsDBNull(2) ? null : reader.GetString(2),
-                    reader.GetString(4),
-                    reader.IsDBNull(8) ? null : reader.GetString(8),
-                    reader.IsDBNull(9) ? null : reader.GetString(9),
-                    reader.IsDBNull(10) ? [] : reader.GetFieldValue<string[]>(10));
-                var setting = reader.IsDBNull(1) ? null : reader.GetString(1);
-                if (info.Name == "archive_command" && setting == "(disabled)")
-                {
-                    // SHOW masks archive_command while archive_mode is off; reset_val holds the configured value.
-                    setting = reader.IsDBNull(11) ? "" : reader.GetString(11);
-                }
-                live[info.Name] = new LiveSetting(info, setting, reader.GetString(5), reader.GetBoolean(6), reader.IsDBNull(7) ? null : reader.GetString(7));
-            }
-            if (canReadFiles && await reader.NextResultAsync(cancellationToken))
-            {
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    files.Add(new FileSetting(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1),
-                        reader.IsDBNull(2) ? null : reader.GetInt32(2), reader.GetInt32(3),
-                        reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
-                }
-            }
-        }
-        return (live, files.ToLookup(f => f.Name, StringComparer.Ordinal), canReadFiles || !includeFiles);
-    }
-
-    private static async Task<bool> CanReadFileSettingsAsync(IHostSession host, CancellationToken cancellationToken)
-    {
-        if (host.Server.IsSuperuser)
-        {
-            return true;
-        }
-        await using var cmd = new NpgsqlCommand("select pg_has_role('pg_read_all_settings', 'member')", host.Connection);
-        return (bool)(await cmd.ExecuteScalarAsync(cancellationToken))!;
-    }
-
-    private static async Task<List<string>> AllNamesAsync(IHostSession host, CancellationToken cancellationToken)
-    {
-        await using var cmd = new NpgsqlCommand("select name from pg_settings", host.Connection);
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        var names = new List<string>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            names.Add(reader.GetString(0));
-        }
-        return names;
     }
 
     private static string? Closest(string name, IEnumerable<string> candidates)

@@ -30,20 +30,17 @@ public static class SettingsDiff
 {
     public const string Module = "archiving";
 
-    public static ModuleDiff Diff(
+    public static void Diff(
         IReadOnlyList<DesiredSetting> desired,
         IReadOnlyDictionary<string, LiveSetting> live,
         ILookup<string, FileSetting> files,
         bool filesReadable,
-        RestartPolicy restartPolicy)
+        RestartPolicy restartPolicy,
+        Diff<SettingWrite> diff)
     {
-        var changes = new List<ResourceChange>();
-        var pending = new List<PendingActivation>();
-        var warnings = new List<PlanWarning>();
         if (!filesReadable && desired.Count > 0)
         {
-            warnings.Add(new PlanWarning(null, Module,
-                "cannot read pg_file_settings (needs superuser or pg_read_all_settings): written-but-not-active values cannot be told apart from differences"));
+            diff.Warn(null, "cannot read pg_file_settings (needs superuser): written-but-not-active values cannot be told apart from differences");
         }
         foreach (var d in desired)
         {
@@ -52,7 +49,7 @@ public static class SettingsDiff
             {
                 if (d.Value is not null)
                 {
-                    warnings.Add(new PlanWarning(address, Module, "the server does not know this parameter (is its extension loaded?); it is not planned"));
+                    diff.Warn(address, "the server does not know this parameter (is its extension loaded?); it is not planned");
                 }
                 continue;
             }
@@ -71,9 +68,8 @@ public static class SettingsDiff
                 {
                     continue;
                 }
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Delete, Show(autoRow.Setting), null, activation,
-                    "ALTER SYSTEM RESET: falls back to postgresql.conf or the built-in default")
-                { Payload = new SettingWrite(d.Name, null) });
+                diff.Add(address, ChangeAction.Delete, Show(autoRow.Setting), null, activation, new SettingWrite(d.Name, null),
+                    "ALTER SYSTEM RESET: falls back to postgresql.conf or the built-in default");
                 continue;
             }
 
@@ -82,15 +78,15 @@ public static class SettingsDiff
             {
                 if (active != want)
                 {
-                    warnings.Add(new PlanWarning(address, Module,
-                        $"overridden: set on the server's command line to \"{Show(meta.Setting)}\"; ALTER SYSTEM cannot win over it — change the service's start options (want \"{Show(d.Value)}\")"));
+                    diff.Warn(address,
+                        $"overridden: set on the server's command line to \"{Show(meta.Setting)}\"; ALTER SYSTEM cannot win over it — change the service's start options (want \"{Show(d.Value)}\")");
                 }
                 continue;
             }
             if (winning is not null && !winning.IsAutoConf && autoRow is not null && winning.Seqno > autoRow.Seqno && N(winning.Setting) != want)
             {
-                warnings.Add(new PlanWarning(address, Module,
-                    $"overridden: {winning.Where} sets \"{Show(winning.Setting)}\" and is read after postgresql.auto.conf; ALTER SYSTEM cannot win over it (want \"{Show(d.Value)}\")"));
+                diff.Warn(address,
+                    $"overridden: {winning.Where} sets \"{Show(winning.Setting)}\" and is read after postgresql.auto.conf; ALTER SYSTEM cannot win over it (want \"{Show(d.Value)}\")");
                 continue;
             }
 
@@ -100,7 +96,7 @@ public static class SettingsDiff
             {
                 if (active != want)
                 {
-                    pending.Add(new PendingActivation(address, Module, Show(d.Value), activation, PendingNote(activation, restartPolicy, Show(meta.Setting))));
+                    diff.AddPending(address, Show(d.Value), activation, PendingNote(activation, restartPolicy, Show(meta.Setting)));
                 }
                 continue;
             }
@@ -112,10 +108,8 @@ public static class SettingsDiff
                     : "takes effect after a restart; restart.policy is allowed, so apply restarts PostgreSQL";
                 note = note is null ? restartNote : note + "; " + restartNote;
             }
-            changes.Add(new ResourceChange(address, Module, ChangeAction.Update, Show(meta.Setting), Show(d.Value), activation, note)
-            { Payload = new SettingWrite(d.Name, d.Value) });
+            diff.Add(address, ChangeAction.Update, Show(meta.Setting), Show(d.Value), activation, new SettingWrite(d.Name, d.Value), note);
         }
-        return new ModuleDiff(changes, pending, warnings, Digest(desired, live, files));
     }
 
     private static string PendingNote(Activation needs, RestartPolicy policy, string activeShown) => needs switch
@@ -126,7 +120,7 @@ public static class SettingsDiff
         _ => $"the server still runs with \"{activeShown}\"; apply will reload the configuration",
     };
 
-    private static string Digest(IReadOnlyList<DesiredSetting> desired, IReadOnlyDictionary<string, LiveSetting> live, ILookup<string, FileSetting> files)
+    public static string Digest(IReadOnlyList<DesiredSetting> desired, IReadOnlyDictionary<string, LiveSetting> live, ILookup<string, FileSetting> files)
     {
         var sb = new System.Text.StringBuilder();
         foreach (var name in desired.Select(d => d.Name).Order(StringComparer.Ordinal))

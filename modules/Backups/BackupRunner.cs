@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
 using PgState.Engine.Manifests;
@@ -9,19 +10,32 @@ namespace PgState.Modules.Backups;
 /// <summary>What the last run did; `drift` and the backup health check read it.</summary>
 public sealed record BackupStatus(string Name, string? Backup, DateTime StartedUtc, DateTime? EndedUtc, long Bytes, bool Verified, string? Verification, string? Error);
 
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(BackupStatus))]
+internal sealed partial class BackupJson : JsonSerializerContext;
+
 /// <summary>
 /// `pgstate backup run NAME`: lock, pg_basebackup -X stream into DEST/&lt;UTC time&gt;.partial, rename,
-/// pg_verifybackup, retention, status file. Every step through the process runner.
+/// pg_verifybackup, retention, status file. Started as root, it runs the tools as the data
+/// directory's owner and gives that user every file it creates, so the next scheduled run (as that
+/// user) finds nothing it cannot use; started as another user, it first checks it can.
 /// </summary>
-public sealed class BackupRunner(HostManifest host, DesiredBackup backup, ProcessRunner processes, Func<string, string?> environment, Action<string> log)
+public sealed class BackupRunner(HostManifest host, DesiredBackup backup, ProcessRunner processes, SecretResolver secrets, JobIdentity job, Action<string> log,
+    Action<string>? progress = null)
 {
     public const string StampFormat = "yyyyMMdd'T'HHmmss'Z'";
 
-    public string StatusPath => Path.Combine(backup.Destination, $".pgstate-status-{backup.Name}.json");
+    private readonly (uint Uid, uint Gid)? _owner = Posix.IsRoot && Posix.User(job.User) is { } u ? (u.Uid, Posix.Group(job.Group) ?? u.Gid) : null;
+
+    public string StatusPath => StatusFile(backup);
+
+    public static string StatusFile(DesiredBackup backup) => Path.Combine(backup.Destination, $".pgstate-status-{backup.Name}.json");
+
+    private string LockPath => Path.Combine(backup.Destination, $".pgstate-backup-{backup.Name}.lock");
 
     public async Task<BackupStatus> RunAsync(CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(backup.Destination);
+        PrepareDestination();
         using var lockFile = AcquireLock();
         RemoveStalePartials();
         var started = DateTime.UtcNow;
@@ -29,12 +43,12 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         var partial = Path.Combine(backup.Destination, stamp + ".partial");
         var final = Path.Combine(backup.Destination, stamp);
         await File.WriteAllTextAsync(partial + ".pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
+        Own(partial + ".pid");
         var status = new BackupStatus(backup.Name, null, started, null, 0, false, null, null);
         try
         {
             log($"pg_basebackup into {partial}");
-            var result = await processes.RunAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), check: false,
-                cancellationToken: cancellationToken, environment: PasswordEnvironment());
+            var result = await RunToolAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, PasswordEnvironment());
             if (result.ExitCode != 0)
             {
                 DeleteQuietly(partial);
@@ -63,6 +77,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     /// <summary>Verifies a finished backup again (the newest, or the one given) and records the outcome.</summary>
     public async Task<BackupStatus> VerifyExistingAsync(string? path, CancellationToken cancellationToken)
     {
+        PrepareDestination();
         var target = path ?? ListBackups().OrderByDescending(b => b.StartedUtc).FirstOrDefault()?.Path
             ?? throw new PgStateException($"no finished backup in {backup.Destination}");
         File.Delete(target + ".verified");
@@ -70,6 +85,72 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         status = await VerifyAsync(status, target, cancellationToken);
         return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow }, cancellationToken);
     }
+
+    /// <summary>
+    /// The destination exists and belongs to the job's user. As root: create it and give back to that
+    /// user whatever an earlier root run left. As anyone else: name every entry this user cannot
+    /// use, with the command that fixes it, instead of failing half-way with "access denied".
+    /// </summary>
+    private void PrepareDestination()
+    {
+        if (!Directory.Exists(backup.Destination))
+        {
+            Directory.CreateDirectory(backup.Destination);
+            Own(backup.Destination);
+        }
+        var ours = Directory.EnumerateFileSystemEntries(backup.Destination)
+            .Where(e => Path.GetFileName(e) is var n && (n.StartsWith(".pgstate-", StringComparison.Ordinal) || IsBackupName(n)))
+            .Prepend(backup.Destination).ToList();
+        if (_owner is { } owner)
+        {
+            foreach (var entry in ours.Where(e => Posix.Stat(e, followLinks: false) is { } st && (st.Uid != owner.Uid || st.Gid != owner.Gid)))
+            {
+                Own(entry, recursive: Directory.Exists(entry) && entry != backup.Destination);
+            }
+            return;
+        }
+        var uid = Posix.EffectiveUid;
+        var wrong = ours.Where(e => Posix.Stat(e, followLinks: false) is { } st && st.Uid != uid).ToList();
+        if (wrong.Count > 0)
+        {
+            var me = Posix.UserName(uid) ?? uid.ToString(CultureInfo.InvariantCulture);
+            var owners = wrong.Select(e => $"{e} (owned by {Posix.UserName(Posix.Stat(e, followLinks: false)!.Uid) ?? "?"})");
+            throw new PgStateException($"backup {backup.Name} runs as {me}, but these are not {me}'s: {string.Join(", ", owners.Take(5))}{(wrong.Count > 5 ? ", …" : "")}. " +
+                $"Fix: chown -R {me}: {string.Join(' ', wrong.Take(5).Select(w => BackupUnits.CronArgument(w)))}  (a root run of pgstate backup run gives them back itself)");
+        }
+    }
+
+    private static bool IsBackupName(string name)
+    {
+        var stem = name.Split('.')[0];
+        return DateTime.TryParseExact(stem, StampFormat, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _);
+    }
+
+    /// <summary>Gives a file pgstate created to the job's user (when running as root).</summary>
+    private void Own(string path, bool recursive = false)
+    {
+        if (_owner is not { } owner)
+        {
+            return;
+        }
+        Posix.Chown(path, owner.Uid, owner.Gid);
+        if (recursive)
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+            {
+                Posix.Chown(entry, owner.Uid, owner.Gid);
+            }
+        }
+    }
+
+    /// <summary>Runs a PostgreSQL tool as the job's user (runuser when root), never with a shell.</summary>
+    private Task<ProcessResult> RunToolAsync(string program, IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string?>? environment = null, bool showProgress = false) =>
+        _owner is not null
+            ? processes.RunAsync("runuser", ["-u", job.User, "--", program, .. arguments], timeout, check: false, cancellationToken: cancellationToken,
+                environment: environment, errorLines: showProgress ? progress : null)
+            : processes.RunAsync(program, arguments, timeout, check: false, cancellationToken: cancellationToken, environment: environment,
+                errorLines: showProgress ? progress : null);
 
     private async Task<BackupStatus> VerifyAsync(BackupStatus status, string path, CancellationToken cancellationToken)
     {
@@ -83,12 +164,13 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
             return status with { Verification = "skipped: this pg_verifybackup cannot read tar-format backups; backup_manifest is present" };
         }
         log($"pg_verifybackup {path}");
-        var result = await processes.RunAsync(PostgresPrograms.Find("pg_verifybackup"), ["--no-parse-wal", path], TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken);
+        var result = await RunToolAsync(PostgresPrograms.Find("pg_verifybackup"), ["--no-parse-wal", path], TimeSpan.FromHours(6), cancellationToken);
         if (result.ExitCode != 0)
         {
             return status with { Verified = false, Verification = "failed", Error = $"pg_verifybackup exited with code {result.ExitCode}: {result.StandardError.Trim()}" };
         }
         await File.WriteAllTextAsync(path + ".verified", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture), cancellationToken);
+        Own(path + ".verified");
         return status with { Verified = true, Verification = "pg_verifybackup passed" };
     }
 
@@ -102,29 +184,36 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         {
             args.AddRange(["-Z", backup.Compression]);
         }
+        if (progress is not null)
+        {
+            args.Add("-P");
+        }
         return args;
     }
 
     /// <summary>The password goes in the child's environment (PGPASSWORD), never on its command line.</summary>
     private Dictionary<string, string?>? PasswordEnvironment() =>
-        backup.Password is { } secret ? new() { ["PGPASSWORD"] = secret.Resolve(environment) } : null;
+        backup.Password is { } secret ? new() { ["PGPASSWORD"] = secrets.Resolve(secret) } : null;
 
     private FileStream AcquireLock()
     {
-        var path = Path.Combine(backup.Destination, $".pgstate-backup-{backup.Name}.lock");
         try
         {
-            var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            var stream = new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            Own(LockPath);
             stream.SetLength(0);
-            var owner = System.Text.Encoding.UTF8.GetBytes($"pid {Environment.ProcessId} since {DateTime.UtcNow:O}\n");
-            stream.Write(owner);
+            stream.Write(System.Text.Encoding.UTF8.GetBytes($"pid {Environment.ProcessId} since {DateTime.UtcNow:O}\n"));
             stream.Flush();
             return stream;
         }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PgStateException($"cannot open the lock file {LockPath}: permission denied (it belongs to another user; chown it to the job's user {job.User})");
+        }
         catch (IOException)
         {
-            var holder = File.Exists(path) ? File.ReadAllText(path).Trim() : "unknown";
-            throw new PgStateException($"another backup run of '{backup.Name}' holds {path} ({holder})");
+            var holder = File.Exists(LockPath) ? File.ReadAllText(LockPath).Trim() : "unknown";
+            throw new PgStateException($"another backup run of '{backup.Name}' holds {LockPath} ({holder})");
         }
     }
 
@@ -134,7 +223,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         foreach (var dir in Directory.EnumerateDirectories(backup.Destination, "*.partial"))
         {
             var pidFile = dir + ".pid";
-            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Directory.Exists($"/proc/{pid}"))
+            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Posix.ProcessExists(pid))
             {
                 continue; // a run still in progress
             }
@@ -144,8 +233,11 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         }
     }
 
-    public List<BackupEntry> ListBackups() =>
-        [.. Directory.EnumerateDirectories(backup.Destination)
+    public List<BackupEntry> ListBackups() => List(backup.Destination);
+
+    public static List<BackupEntry> List(string destination) =>
+        !Directory.Exists(destination) ? [] :
+        [.. Directory.EnumerateDirectories(destination)
             .Select(d => (Path: d, Ok: DateTime.TryParseExact(Path.GetFileName(d), StampFormat, CultureInfo.InvariantCulture,
                 DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t), Time: t))
             .Where(x => x.Ok)
@@ -153,13 +245,28 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
 
     private async Task<BackupStatus> WriteStatusAsync(BackupStatus status, CancellationToken cancellationToken)
     {
-        var json = JsonSerializer.Serialize(status, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
-        await HostFiles.WriteAtomicAsync(StatusPath, json + "\n", cancellationToken);
+        await HostFiles.WriteAtomicAsync(StatusPath, JsonSerializer.Serialize(status, BackupJson.Default.BackupStatus) + "\n", cancellationToken);
+        Own(StatusPath);
         return status;
     }
 
-    public static BackupStatus? ReadStatus(string path) =>
-        File.Exists(path) ? JsonSerializer.Deserialize<BackupStatus>(File.ReadAllText(path), new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }) : null;
+    /// <summary>The status of the last run; throws a clean error when it cannot be read.</summary>
+    public static BackupStatus? ReadStatus(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(path), BackupJson.Default.BackupStatus)
+                ?? throw new PgStateException($"{path} is empty");
+        }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        {
+            throw new PgStateException($"cannot read {path}: {e.Message}");
+        }
+    }
 
     private static long DirectorySize(string path) =>
         Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);

@@ -1,10 +1,8 @@
-using System.Text.RegularExpressions;
-using Newtonsoft.Json.Linq;
+using System.Text;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
 using PgState.Engine.Manifests;
 using PgState.Engine.Resources;
-using PgState.Engine.Templates;
 
 namespace PgState.Modules.Backups;
 
@@ -13,219 +11,304 @@ public sealed record DesiredBackup(
     string? User, SecretReference? Password, int? RetentionCount, TimeSpan? RetentionMaxAge, bool Verify, string Scheduler,
     SourcePosition? SchedulePosition);
 
-public sealed record BackupScheduling(string UnitDirectory, string CronDirectory, string PgstatePath, string ManifestPath);
+/// <summary>Where schedules go and what they run: the installed binary and a manifest path that does not depend on who planned.</summary>
+public sealed record BackupScheduling(string UnitDirectory, string CronDirectory, string PgstatePath, string ManifestPath, SourcePosition? ManifestPosition);
 
-/// <summary>A schedule file to write (content) or remove (null).</summary>
-public sealed record UnitWrite(string Path, string? Content, string? TimerToEnable);
+/// <summary>spec.backups + spec.backupScheduling, bound.</summary>
+public sealed record BackupsSection(IReadOnlyList<DesiredBackup> Backups, BackupScheduling Scheduling);
 
-/// <summary>spec.backups: schedules as systemd units (or cron files) that run `pgstate backup run NAME`.</summary>
-public sealed partial class BackupsModule : IModule
+/// <summary>spec.backups: schedules as systemd units (or cron files) that run `pgstate backup run NAME`, and their health checks.</summary>
+public sealed partial class BackupsModule : IModule, IVerbProvider
 {
+    public const string DefaultPgstatePath = "/usr/bin/pgstate";
+
     public string Name => BackupUnits.Module;
 
     public int Order => 70;
 
-    public IBoundModule? Bind(HostManifest host, DiagnosticBag diagnostics)
+    public IBound? Bind(BindContext context)
     {
-        var spec = host.Document.Spec;
-        if (spec["backups"] is not JArray list)
+        var spec = context.Spec;
+        var diagnostics = context.Diagnostics;
+        if (spec.Sequence("backups") is null)
         {
             return null;
         }
         var backups = new List<DesiredBackup>();
-        foreach (var node in list)
+        foreach (var b in spec.Mappings("backups"))
         {
-            var b = (JObject)node;
-            var name = (string)b["name"]!;
-            if (backups.Any(x => x.Name == name))
+            if (b.String("name") is not { } name || b.String("schedule") is not { } schedule || b.String("destination") is not { } destinationText)
             {
-                diagnostics.Error("PGS501", $"backup {name} is listed twice", b.PositionOf());
                 continue;
             }
-            var format = (string?)b["format"] ?? "plain";
-            var compression = (string?)b["compression"] ?? "none";
+            if (backups.Any(x => x.Name == name))
+            {
+                diagnostics.Error(DiagnosticCodes.BackupTwice, $"backup {name} is listed twice", b.Position);
+                continue;
+            }
+            var destination = destinationText.Length > 1 ? destinationText.TrimEnd('/') : destinationText;
+            if (destination == "/" || destination.Split('/').Contains(".."))
+            {
+                diagnostics.Error(DiagnosticCodes.UnsafePath, $"backup {name}: {destination} cannot be a backup destination (retention removes directories there)", b["destination"]!.Position);
+                continue;
+            }
+            var format = b.String("format") ?? "plain";
+            var compression = b.String("compression") ?? "none";
             if (format == "plain" && compression != "none")
             {
-                diagnostics.Error("PGS502", $"backup {name}: compression needs format: tar (a plain backup is a data directory)", b["compression"].PositionOf());
+                diagnostics.Error(DiagnosticCodes.CompressionNeedsTar, $"backup {name}: compression needs format: tar (a plain backup is a data directory)", b["compression"]!.Position);
             }
-            var schedule = (string)b["schedule"]!;
-            var scheduler = (string?)b["scheduler"] ?? "systemd";
+            var scheduler = b.String("scheduler") ?? "systemd";
             if (scheduler == "cron" && BackupUnits.ToCron(schedule) is null)
             {
-                diagnostics.Error("PGS503", $"backup {name}: scheduler cron understands daily (\"*-*-* HH:MM:SS\") and weekly (\"Mon *-*-* HH:MM\") schedules; use systemd for \"{schedule}\"", b["schedule"].PositionOf());
+                diagnostics.Error(DiagnosticCodes.CronCannotSchedule, $"backup {name}: scheduler cron understands daily (\"*-*-* HH:MM:SS\") and weekly (\"Mon *-*-* HH:MM\") schedules; use systemd for \"{schedule}\"", b["schedule"]!.Position);
             }
-            var retention = b["retention"] as JObject;
-            backups.Add(new DesiredBackup(name, schedule, ((string)b["destination"]!).TrimEnd('/'), format, compression,
-                (string?)b["checkpoint"] ?? "fast", (string?)b["manifestChecksums"] ?? "CRC32C",
-                (string?)b["connection"]?["user"], SecretReference.From(b["connection"]?["password"]),
-                (int?)retention?["count"], (string?)retention?["maxAge"] is { } age ? Durations.Parse(age) : null,
-                (bool?)b["verify"] ?? true, scheduler, b["schedule"].PositionOf()));
+            var retention = b.Mapping("retention");
+            var connection = b.Mapping("connection");
+            backups.Add(new DesiredBackup(name, schedule, destination, format, compression,
+                b.String("checkpoint") ?? "fast", b.String("manifestChecksums") ?? "CRC32C",
+                connection.String("user"), connection.Secret("password"),
+                retention.Int32("count", diagnostics), retention.Duration("maxAge", diagnostics)?.Value,
+                b.Bool("verify") ?? true, scheduler, b["schedule"]!.Position));
+            context.Facts.Publish(HostFacts.StorageDestinations, new StorageDestination($"backup destination of '{name}'", destination, b["destination"]!.Position));
         }
-        var s = spec["backupScheduling"] as JObject;
+        var s = spec.Mapping("backupScheduling");
+        var manifest = s.LocatedString("manifestPath");
         var scheduling = new BackupScheduling(
-            (string?)s?["unitDirectory"] ?? "/etc/systemd/system",
-            (string?)s?["cronDirectory"] ?? "/etc/cron.d",
-            (string?)s?["pgstatePath"] ?? "/usr/local/bin/pgstate",
-            (string?)s?["manifestPath"] ?? Path.GetFullPath(host.Document.File));
-        return new BoundBackups(host, backups, scheduling);
+            s.String("unitDirectory") ?? context.Paths.UnitDirectory,
+            s.String("cronDirectory") ?? context.Paths.CronDirectory,
+            s.String("pgstatePath") ?? DefaultPgstatePath,
+            manifest?.Value ?? Path.Combine(context.Paths.ConfigDirectory, context.Host.Name + ".yaml"),
+            manifest?.Position);
+        foreach (var (label, value) in new[] { ("pgstatePath", scheduling.PgstatePath), ("manifestPath", scheduling.ManifestPath), ("unitDirectory", scheduling.UnitDirectory), ("cronDirectory", scheduling.CronDirectory) })
+        {
+            // Written into unit files and cron lines: keep to characters both read as themselves.
+            if (value.Any(c => c is '\'' or '"' or '\\' or '%' or '$' or '`' || char.IsWhiteSpace(c)))
+            {
+                diagnostics.Error(DiagnosticCodes.UnsafeSchedulePath, $"spec.backupScheduling.{label}: \"{TextSafety.Printable(value)}\" holds a quote, backslash, %, $, ` or space, which unit files and cron lines cannot carry safely", s?[label]?.Position ?? context.Host.Document.Root.Position);
+            }
+        }
+        return new BoundBackups(context.Host, new BackupsSection(backups, scheduling));
     }
 
-    /// <summary>Every backup the host's manifest declares.</summary>
-    public static IReadOnlyList<DesiredBackup> All(HostManifest host, DiagnosticBag diagnostics) =>
-        (new BackupsModule().Bind(host, diagnostics) as BoundBackups)?.Backups ?? [];
-
-    public static DesiredBackup? Find(HostManifest host, string name, DiagnosticBag diagnostics) =>
-        All(host, diagnostics).FirstOrDefault(b => b.Name == name);
+    public IReadOnlyList<Verb> Verbs { get; } =
+    [
+        new Verb(["backup", "run"], "Take the backup now: pg_basebackup -X stream into DEST/<UTC time>.partial, rename, pg_verifybackup, retention, status file. Run as root, its files belong to the data directory's owner.",
+            [
+                new VerbParameter("name", "The backup's name in spec.backups.", VerbParameterKind.Argument, HelpName: "NAME"),
+                new VerbParameter("credentials-directory", "Where the job's secrets are (cron jobs; systemd sets $CREDENTIALS_DIRECTORY).", VerbParameterKind.Option, HelpName: "DIR"),
+            ],
+            VerbManifests.ManifestOption, BackupVerbs.RunAsync),
+        new Verb(["backup", "verify"], "Verify a finished backup again with pg_verifybackup and record the result in the status file.",
+            [
+                new VerbParameter("name", "The backup's name in spec.backups.", VerbParameterKind.Argument, HelpName: "NAME"),
+                new VerbParameter("backup", "The backup to verify (default: the newest).", VerbParameterKind.Option, HelpName: "DIR"),
+            ],
+            VerbManifests.ManifestOption, BackupVerbs.VerifyAsync),
+    ];
 }
 
-/// <summary>Renders and diffs the schedule files: the unit files are compared as rendered text.</summary>
-public static partial class BackupUnits
+/// <summary>What is on the host: schedule files this host wrote, foreign files in the way, credentials, the job's identity.</summary>
+internal sealed record BackupsLive(
+    IReadOnlyList<ScheduleFile> Existing,
+    IReadOnlyList<string> Foreign,
+    IReadOnlyDictionary<string, string> Desired,
+    IReadOnlyList<(string Path, byte[]? Current, byte[]? Wanted, string Owner)> Credentials,
+    JobIdentity Job,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyList<(DesiredBackup Backup, string Error)> BadSchedules);
+
+internal sealed class BoundBackups(HostManifest host, BackupsSection section) : BoundModule<BackupsLive, UnitWrite>, IHealthChecks
 {
-    public const string Module = "backups";
+    public override string Name => BackupUnits.Module;
 
-    public static Dictionary<string, string> Render(string host, DesiredBackup b, BackupScheduling s)
-    {
-        var model = new Dictionary<string, object?>
-        {
-            ["host"] = host, ["name"] = b.Name, ["schedule"] = b.Schedule, ["pgstate"] = s.PgstatePath,
-            ["manifest"] = s.ManifestPath, ["cron"] = ToCron(b.Schedule),
-        };
-        var assembly = typeof(BackupUnits).Assembly;
-        return b.Scheduler == "cron"
-            ? new() { [Path.Combine(s.CronDirectory, $"pgstate-backup-{b.Name}")] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.backup.cron.sbn", model) }
-            : new()
-            {
-                [Path.Combine(s.UnitDirectory, $"pgstate-backup-{b.Name}.service")] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.backup.service.sbn", model),
-                [Path.Combine(s.UnitDirectory, $"pgstate-backup-{b.Name}.timer")] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.backup.timer.sbn", model),
-            };
-    }
+    public IReadOnlyList<DesiredBackup> Backups => section.Backups;
 
-    /// <summary>Daily "*-*-* HH:MM[:SS]" or weekly "Dow *-*-* HH:MM[:SS]" as a cron line's time fields.</summary>
-    public static string? ToCron(string schedule)
-    {
-        var m = CronLike().Match(schedule.Trim());
-        if (!m.Success)
-        {
-            return null;
-        }
-        var day = m.Groups["dow"].Success ? m.Groups["dow"].Value[..3].ToLowerInvariant() : "*";
-        return $"{int.Parse(m.Groups["m"].Value, System.Globalization.CultureInfo.InvariantCulture)} {int.Parse(m.Groups["h"].Value, System.Globalization.CultureInfo.InvariantCulture)} * * {day}";
-    }
+    public BackupsSection Section => section;
 
-    [GeneratedRegex(@"^(?:(?<dow>Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\s+)?\*-\*-\*\s+(?<h>[01]?\d|2[0-3]):(?<m>[0-5]\d)(?::00)?$")]
-    private static partial Regex CronLike();
-
-    public static ModuleDiff Diff(IReadOnlyDictionary<string, string> desired, IReadOnlyDictionary<string, string> existing, bool systemdRunning)
-    {
-        var changes = new List<ResourceChange>();
-        string Address(string path) => $"backups.{Path.GetFileName(path).Replace("pgstate-backup-", "", StringComparison.Ordinal)}";
-        string? Timer(string path) => path.EndsWith(".timer", StringComparison.Ordinal) && systemdRunning ? Path.GetFileName(path) : null;
-        foreach (var (path, content) in desired.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            if (!existing.TryGetValue(path, out var current))
-            {
-                changes.Add(new ResourceChange(Address(path), Module, ChangeAction.Create, null, path, Activation.None) { Payload = new UnitWrite(path, content, Timer(path)) });
-            }
-            else if (current != content)
-            {
-                var line = FirstDifference(current, content);
-                changes.Add(new ResourceChange(Address(path), Module, ChangeAction.Update, line.Before, line.After, Activation.None, $"{path} differs from the rendered unit")
-                { Payload = new UnitWrite(path, content, Timer(path)) });
-            }
-        }
-        foreach (var path in existing.Keys.Where(p => !desired.ContainsKey(p)).Order(StringComparer.Ordinal))
-        {
-            changes.Add(new ResourceChange(Address(path), Module, ChangeAction.Delete, path, null, Activation.None, "schedule no longer in the manifest")
-            { Payload = new UnitWrite(path, null, Timer(path)) });
-        }
-        var warnings = new List<PlanWarning>();
-        if (!systemdRunning && desired.Keys.Any(k => k.EndsWith(".timer", StringComparison.Ordinal)))
-        {
-            warnings.Add(new PlanWarning(null, Module, "systemd is not PID 1 here: timers are written but not active (no systemctl enable --now)"));
-        }
-        var digest = string.Join(';', existing.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => $"{e.Key}:{e.Value.GetHashCode(StringComparison.Ordinal)}"));
-        return new ModuleDiff(changes, [], warnings, digest);
-    }
-
-    private static (string Before, string After) FirstDifference(string a, string b)
-    {
-        var x = a.Split('\n');
-        var y = b.Split('\n');
-        for (var i = 0; i < Math.Max(x.Length, y.Length); i++)
-        {
-            var l = i < x.Length ? x[i] : "";
-            var r = i < y.Length ? y[i] : "";
-            if (l != r)
-            {
-                return ($"line {i + 1}: {l}", $"line {i + 1}: {r}");
-            }
-        }
-        return ("", "");
-    }
-}
-
-internal sealed class BoundBackups(HostManifest host, IReadOnlyList<DesiredBackup> backups, BackupScheduling scheduling) : IBoundModule
-{
-    public string Name => BackupUnits.Module;
-
-    public IReadOnlyList<DesiredBackup> Backups => backups;
+    public HostManifest Host => host;
 
     public static bool SystemdRunning => Directory.Exists("/run/systemd/system");
 
-    public async Task ValidateLiveAsync(IHostSession session, DiagnosticBag diagnostics, CancellationToken cancellationToken)
+    /// <summary>Where this host's job credentials live: one directory per host, owned by the job's user.</summary>
+    public static string CredentialsDirectory(HostPaths paths, string host) => Path.Combine(paths.CredentialsDirectory, host);
+
+    /// <summary>The OS user the server (and so the jobs) run as: the owner of the data directory.</summary>
+    public static JobIdentity JobFor(string? dataDirectory)
     {
-        foreach (var b in backups)
+        if (dataDirectory is { Length: > 0 } d && Posix.Stat(d) is { } st && Posix.UserName(st.Uid) is { } user && user != "root")
         {
-            var result = await session.Processes.RunAsync("systemd-analyze", ["calendar", b.Schedule], check: false, cancellationToken: cancellationToken);
-            if (result.ExitCode != 0)
-            {
-                diagnostics.Error("PGS504", $"backup {b.Name}: schedule \"{b.Schedule}\" is not a valid systemd OnCalendar expression ({result.StandardError.Trim()})", b.SchedulePosition);
-            }
+            return new JobIdentity(user, Posix.GroupName(st.Gid) ?? user);
         }
+        return new JobIdentity("postgres", "postgres");
     }
 
-    public Task<ModuleDiff> PlanAsync(IHostSession session, CancellationToken cancellationToken)
+    protected override async Task<BackupsLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
     {
+        var warnings = new List<string>();
+        var job = JobFor(session.Server.DataDirectory.Length > 0 ? session.Server.DataDirectory : host.DataDirectory?.Value);
+        var credentialsDir = CredentialsDirectory(session.Paths, host.Name);
+        var secrets = section.Backups.Where(b => b.Password is not null).Select(b => b.Password!).DistinctBy(p => p.CredentialName).ToList();
         var desired = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var b in backups)
+        foreach (var b in section.Backups)
         {
-            foreach (var (path, content) in BackupUnits.Render(host.Name, b, scheduling))
+            var credentials = b.Password is { } p ? new[] { (p.CredentialName, Path.Combine(credentialsDir, p.CredentialName)) } : [];
+            foreach (var (path, content) in BackupUnits.Render(host.Name, b, section.Scheduling, job, credentials, credentialsDir))
             {
                 desired[path] = content;
             }
         }
-        var existing = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var dir in new[] { scheduling.UnitDirectory, scheduling.CronDirectory }.Where(Directory.Exists))
+        var existing = new List<ScheduleFile>();
+        var foreign = new List<string>();
+        foreach (var dir in new[] { section.Scheduling.UnitDirectory, section.Scheduling.CronDirectory }.Distinct().Where(Directory.Exists))
         {
             foreach (var file in Directory.EnumerateFiles(dir, "pgstate-backup-*"))
             {
-                existing[file] = File.ReadAllText(file);
+                if (Posix.Stat(file, followLinks: false) is not { Kind: PosixFileKind.Regular, Size: < 1024 * 1024 })
+                {
+                    continue;
+                }
+                var content = await File.ReadAllBytesAsync(file, cancellationToken);
+                if (BackupUnits.WrittenFor(content, host.Name))
+                {
+                    existing.Add(new ScheduleFile(file, content));
+                }
+                else if (desired.ContainsKey(file))
+                {
+                    foreign.Add(file);
+                }
             }
         }
-        return Task.FromResult(BackupUnits.Diff(desired, existing, SystemdRunning));
+        var credentialFiles = new List<(string, byte[]?, byte[]?, string)>();
+        foreach (var secret in secrets)
+        {
+            var path = Path.Combine(credentialsDir, secret.CredentialName);
+            byte[]? current = null;
+            try
+            {
+                current = Posix.Stat(path) is { Kind: PosixFileKind.Regular } ? await File.ReadAllBytesAsync(path, cancellationToken) : null;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                warnings.Add($"cannot read {path} (permission denied): run pgstate as root to manage the backup jobs' credentials");
+            }
+            var wanted = session.Secrets.TryResolve(secret, out var value, out _) ? Encoding.UTF8.GetBytes(value) : null;
+            if (wanted is null)
+            {
+                warnings.Add($"{secret.Describe()} is not available here: the credential the backup job reads ({path}) cannot be compared or written");
+            }
+            credentialFiles.Add((path, current, wanted, job.User));
+        }
+        if (section.Backups.Count > 0)
+        {
+            var pgstate = section.Scheduling.PgstatePath;
+            if (Posix.Stat(pgstate) is not { Kind: PosixFileKind.Regular } st || (st.Mode & 0b001_001_001) == 0)
+            {
+                warnings.Add($"the schedules run {pgstate}, which is not an executable file on this host: install the pgstate package (or set spec.backupScheduling.pgstatePath)");
+            }
+            var manifest = section.Scheduling.ManifestPath;
+            if (Posix.Stat(manifest) is not { Kind: PosixFileKind.Regular })
+            {
+                warnings.Add($"the schedules run with the manifest {manifest}, which does not exist on this host: put this manifest there (or set spec.backupScheduling.manifestPath)");
+            }
+            else if (Path.GetFullPath(manifest) != Path.GetFullPath(host.Document.File) && File.Exists(host.Document.File)
+                && !File.ReadAllBytes(manifest).AsSpan().SequenceEqual(File.ReadAllBytes(host.Document.File)))
+            {
+                warnings.Add($"the schedules run with {manifest}, which differs from the manifest being planned ({host.Document.File}): the jobs will do what that file says");
+            }
+        }
+        var bad = new List<(DesiredBackup, string)>();
+        foreach (var b in section.Backups)
+        {
+            var result = await session.Processes.RunAsync("systemd-analyze", ["calendar", "--", b.Schedule], check: false, cancellationToken: cancellationToken);
+            if (result.ExitCode != 0)
+            {
+                bad.Add((b, result.StandardError.Trim()));
+            }
+        }
+        return new BackupsLive(existing, foreign, desired, credentialFiles, job, warnings, bad);
     }
 
-    public async Task<string?> ApplyAsync(IHostSession session, ResourceChange change, CancellationToken cancellationToken)
+    protected override void ValidateLive(BackupsLive live, DiagnosticBag diagnostics)
     {
-        var write = (UnitWrite)change.Payload!;
+        foreach (var (b, error) in live.BadSchedules)
+        {
+            diagnostics.Error(DiagnosticCodes.BadSchedule, $"backup {b.Name}: schedule \"{b.Schedule}\" is not a valid systemd OnCalendar expression ({error})", b.SchedulePosition);
+        }
+    }
+
+    public override void Diff(BackupsLive live, Diff<UnitWrite> diff)
+    {
+        BackupUnits.Diff(host.Name, live.Desired, live.Existing, live.Foreign, SystemdRunning, diff);
+        foreach (var (path, current, wanted, owner) in live.Credentials)
+        {
+            if (wanted is null)
+            {
+                continue;
+            }
+            var address = $"backups.credentials[{Path.GetFileName(path)}]";
+            if (current is null)
+            {
+                diff.Add(address, ChangeAction.Create, null, path, Activation.None, new UnitWrite(path, wanted, null, (UnixFileMode)0b100_000_000, owner),
+                    "read by the backup job (LoadCredential= or --credentials-directory); mode 0400", sensitive: true);
+            }
+            else if (!current.AsSpan().SequenceEqual(wanted))
+            {
+                diff.Add(address, ChangeAction.Update, path, path, Activation.None, new UnitWrite(path, wanted, null, (UnixFileMode)0b100_000_000, owner), "the secret changed", sensitive: true);
+            }
+        }
+        foreach (var warning in live.Warnings)
+        {
+            diff.Warn(null, warning);
+        }
+    }
+
+    public override string Digest(BackupsLive live) =>
+        BackupUnits.Digest(live.Existing) + "|" + string.Join(';', live.Credentials.Select(c => $"{c.Path}:{(c.Current is null ? "-" : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(c.Current)))}"));
+
+    protected override async Task<string?> ApplyAsync(IHostSession session, PlannedChange<UnitWrite> change, CancellationToken cancellationToken)
+    {
+        var write = change.Payload;
         var p = session.Processes;
         if (write.Content is null)
         {
+            if (Posix.Stat(write.Path, followLinks: false) is { } && !BackupUnits.WrittenFor(await File.ReadAllBytesAsync(write.Path, cancellationToken), host.Name))
+            {
+                throw new PgStateException($"{write.Path} was not written by pgstate for host {host.Name}; left alone");
+            }
             if (write.TimerToEnable is { } gone)
             {
-                await p.RunAsync("systemctl", ["disable", "--now", gone], check: false, cancellationToken: cancellationToken);
+                await p.RunAsync("systemctl", ["disable", "--now", "--", gone], check: false, cancellationToken: cancellationToken);
             }
             File.Delete(write.Path);
         }
         else
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(write.Path)!);
-            var isNew = !File.Exists(write.Path);
-            await HostFiles.ReplaceAsync(write.Path, write.Content, p, cancellationToken);
-            if (isNew)
+            var directory = Path.GetDirectoryName(write.Path)!;
+            if (write.Owner is { } owner)
             {
-                File.SetUnixFileMode(write.Path, (UnixFileMode)0b110_100_100);
+                // A credential: its directory and file belong to the job's user, nobody else reads them.
+                var user = Posix.User(owner) ?? throw new PgStateException($"no user '{owner}' on this host to own {write.Path}");
+                Directory.CreateDirectory(directory);
+                if (Posix.IsRoot)
+                {
+                    Posix.Chown(directory, user.Uid, user.Gid);
+                }
+                File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                await HostFiles.ReplaceAsync(write.Path, write.Content, cancellationToken, write.Mode, (user.Uid, user.Gid));
+                File.SetUnixFileMode(write.Path, write.Mode);
+                return null;
             }
+            if (File.Exists(write.Path) && !BackupUnits.WrittenFor(await File.ReadAllBytesAsync(write.Path, cancellationToken), host.Name))
+            {
+                throw new PgStateException($"{write.Path} exists and was not written by pgstate for host {host.Name}; refusing to overwrite it");
+            }
+            Directory.CreateDirectory(directory);
+            await HostFiles.ReplaceAsync(write.Path, write.Content, cancellationToken, write.Mode);
+        }
+        if (write.Owner is not null)
+        {
+            return null;
         }
         if (!SystemdRunning)
         {
@@ -234,9 +317,12 @@ internal sealed class BoundBackups(HostManifest host, IReadOnlyList<DesiredBacku
         await p.RunAsync("systemctl", ["daemon-reload"], cancellationToken: cancellationToken);
         if (write.Content is not null && write.TimerToEnable is { } timer)
         {
-            await p.RunAsync("systemctl", ["enable", "--now", timer], cancellationToken: cancellationToken);
+            await p.RunAsync("systemctl", ["enable", "--now", "--", timer], cancellationToken: cancellationToken);
             return $"{timer} enabled and started";
         }
         return null;
     }
+
+    public Task<IReadOnlyList<CheckResult>> CheckAsync(IHostSession session, CheckOptions options, CancellationToken cancellationToken) =>
+        BackupChecks.CheckAsync(this, session, cancellationToken);
 }

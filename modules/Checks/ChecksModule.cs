@@ -1,11 +1,9 @@
 using System.Globalization;
-using Newtonsoft.Json.Linq;
 using Npgsql;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
 using PgState.Engine.Manifests;
 using PgState.Engine.Resources;
-using PgState.Modules.Backups;
 
 namespace PgState.Modules.Checks;
 
@@ -13,45 +11,40 @@ public sealed record CheckThresholds(
     TimeSpan ArchiveLag, int ArchiveFreePercent, int WalFreePercent, long SlotRetentionBytes, TimeSpan ReplicationLag,
     IReadOnlyList<string> ExpectedStandbys, TimeSpan? BackupMaxAge);
 
-/// <summary>Health checks: does archiving, WAL, slots, replication and backups really work? No plan changes.</summary>
+/// <summary>Health checks: does archiving, WAL, slots, replication really work? Checks only; no resources.</summary>
 public sealed class ChecksModule : IModule
 {
     public string Name => "checks";
 
     public int Order => 90;
 
-    public IBoundModule? Bind(HostManifest host, DiagnosticBag diagnostics)
+    public IBound? Bind(BindContext context)
     {
-        var spec = host.Document.Spec;
-        var c = spec["checks"] as JObject;
+        var c = context.Spec.Mapping("checks");
+        var d = context.Diagnostics;
         var thresholds = new CheckThresholds(
-            Durations.Parse((string?)c?["archiveLagWarn"] ?? "15min"),
-            (int?)c?["archiveFreeSpaceWarn"] ?? 10,
-            (int?)c?["walFreeSpaceWarn"] ?? 10,
-            Sizes.Parse((string?)c?["slotRetentionWarn"] ?? (string?)spec["slotRetentionWarn"] ?? "10GB"),
-            Durations.Parse((string?)c?["replicationLagWarn"] ?? "5min"),
-            (c?["expectedStandbys"] as JArray)?.Select(t => (string)t!).ToList() ?? [],
-            (string?)c?["backupMaxAge"] is { } age ? Durations.Parse(age) : null);
-        var destination = (string?)spec["archiving"]?["method"] == "copy" ? (string?)spec["archiving"]?["destination"] : null;
-        return new BoundChecks(thresholds, destination, BackupsModule.All(host, new DiagnosticBag()));
+            c.Duration("archiveLagWarn", d)?.Value ?? TimeSpan.FromMinutes(15),
+            c.Int32("archiveFreeSpaceWarn", d) ?? 10,
+            c.Int32("walFreeSpaceWarn", d) ?? 10,
+            c.Size("slotRetentionWarn", d)?.Value ?? context.Spec.Size("slotRetentionWarn", d)?.Value ?? 10L << 30,
+            c.Duration("replicationLagWarn", d)?.Value ?? TimeSpan.FromMinutes(5),
+            [.. c.Strings("expectedStandbys").Select(s => s.Value)],
+            c.Duration("backupMaxAge", d)?.Value);
+        context.Facts.Publish(HostFacts.CheckThresholds, new CheckThresholdsFact(thresholds.BackupMaxAge));
+        return new BoundChecks(thresholds);
     }
 }
 
-internal sealed class BoundChecks(CheckThresholds thresholds, string? destination, IReadOnlyList<DesiredBackup> backups) : IBoundModule, ICheckedModule
+internal sealed class BoundChecks(CheckThresholds thresholds) : IHealthChecks
 {
     public string Name => "checks";
-
-    public Task ValidateLiveAsync(IHostSession host, DiagnosticBag diagnostics, CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task<ModuleDiff> PlanAsync(IHostSession host, CancellationToken cancellationToken) => Task.FromResult(ModuleDiff.Empty);
-
-    public Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken) =>
-        throw new InvalidOperationException("the checks module plans no changes");
 
     public async Task<IReadOnlyList<CheckResult>> CheckAsync(IHostSession host, CheckOptions options, CancellationToken cancellationToken)
     {
         var results = new List<CheckResult>();
         var c = host.Connection;
+        var archive = host.Facts.One(HostFacts.ArchiveMethod);
+        var destination = archive is { Method: "copy", Destination: { } d } ? d : null;
         results.Add(await ArchiverAsync(c, cancellationToken));
         if (destination is not null)
         {
@@ -68,7 +61,6 @@ internal sealed class BoundChecks(CheckThresholds thresholds, string? destinatio
         results.Add(await WalAsync(host, cancellationToken));
         results.AddRange(await SlotsAsync(c, cancellationToken));
         results.Add(await ReplicationAsync(c, cancellationToken));
-        results.AddRange(await BackupsAsync(host, cancellationToken));
         results.Add(await PendingRestartAsync(c, cancellationToken));
         results.Add(await ClockAsync(host, cancellationToken));
         return results;
@@ -120,10 +112,9 @@ internal sealed class BoundChecks(CheckThresholds thresholds, string? destinatio
         {
             return new CheckResult("archive_destination", CheckStatus.Fail, $"{path} does not exist");
         }
-        var serverUser = (await host.Processes.RunAsync("stat", ["-c", "%U", host.Server.DataDirectory], cancellationToken: ct)).StandardOutput.Trim();
-        // %C fails on an unlabelled file (SELinux off): read owner and label apart, the label optionally.
-        var owner = (await host.Processes.RunAsync("stat", ["-c", "%U", path], cancellationToken: ct)).StandardOutput.Trim();
-        var context = (await host.Processes.RunAsync("find", [path, "-maxdepth", "0", "-printf", "%Z"], check: false, cancellationToken: ct)).StandardOutput.Trim();
+        var serverUser = Posix.Stat(host.Server.DataDirectory) is { } dataStat ? Posix.UserName(dataStat.Uid) ?? "postgres" : "postgres";
+        var owner = Posix.Stat(path) is { } st ? Posix.UserName(st.Uid) ?? st.Uid.ToString(CultureInfo.InvariantCulture) : "?";
+        var context = Posix.SelinuxLabel(path) ?? "";
         string[] stat = [owner, context];
         var problems = new List<string>();
         if (stat[0] != serverUser)
@@ -255,49 +246,6 @@ internal sealed class BoundChecks(CheckThresholds thresholds, string? destinatio
             return new CheckResult("replication", CheckStatus.Warn, string.Join("; ", lagging.Select(l => $"{l.Key} lags {l.Value:0}s (threshold {thresholds.ReplicationLag.TotalSeconds:0}s)")));
         }
         return new CheckResult("replication", CheckStatus.Ok, connected.Count == 0 ? "no standbys connected (none expected)" : $"{connected.Count} standby(s) connected within the lag threshold", $"{connected.Count} connected");
-    }
-
-    private async Task<IEnumerable<CheckResult>> BackupsAsync(IHostSession host, CancellationToken ct)
-    {
-        var results = new List<CheckResult>();
-        foreach (var b in backups)
-        {
-            var id = $"backup:{b.Name}";
-            var status = BackupRunner.ReadStatus(Path.Combine(b.Destination, $".pgstate-status-{b.Name}.json"));
-            if (status is null)
-            {
-                results.Add(new CheckResult(id, CheckStatus.Warn, $"no run of backup {b.Name} recorded in {b.Destination}"));
-                continue;
-            }
-            if (status.Error is not null)
-            {
-                results.Add(new CheckResult(id, CheckStatus.Fail, $"the last run of backup {b.Name} ({status.StartedUtc:u}) failed: {status.Error}"));
-                continue;
-            }
-            var maxAge = thresholds.BackupMaxAge ?? await AllowedAgeAsync(host, b.Schedule, ct);
-            var newest = Directory.Exists(b.Destination)
-                ? Directory.EnumerateFiles(b.Destination, "*.verified").Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max()
-                : DateTime.MinValue;
-            var age = DateTime.UtcNow - newest;
-            results.Add(newest == DateTime.MinValue
-                ? new CheckResult(id, CheckStatus.Fail, $"backup {b.Name} has no verified backup in {b.Destination}")
-                : age > maxAge
-                    ? new CheckResult(id, CheckStatus.Fail, $"the newest verified backup of {b.Name} is {age.TotalHours:0.#} h old; the schedule \"{b.Schedule}\" allows {maxAge.TotalHours:0.#} h", $"{age.TotalHours:0.#} h")
-                    : new CheckResult(id, CheckStatus.Ok, $"newest verified backup of {b.Name} is {age.TotalHours:0.#} h old", $"{age.TotalHours:0.#} h"));
-        }
-        return results;
-    }
-
-    /// <summary>1.5 × the schedule's period (from two successive elapses) plus an hour.</summary>
-    private static async Task<TimeSpan> AllowedAgeAsync(IHostSession host, string schedule, CancellationToken ct)
-    {
-        var output = await host.Processes.RunAsync("systemd-analyze", ["calendar", "--iterations=2", schedule], check: false, cancellationToken: ct);
-        var times = output.StandardOutput.Split('\n').Where(l => l.Contains("Next elapse", StringComparison.Ordinal) || l.Contains("Iteration #2", StringComparison.Ordinal))
-            .Select(l => l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim())
-            .Select(t => DateTime.TryParse(string.Join(' ', t.Split(' ').Skip(1).Take(2)), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var d) ? d : (DateTime?)null)
-            .OfType<DateTime>().ToList();
-        var period = times.Count == 2 ? times[1] - times[0] : TimeSpan.FromDays(1);
-        return period * 1.5 + TimeSpan.FromHours(1);
     }
 
     private static async Task<CheckResult> PendingRestartAsync(NpgsqlConnection c, CancellationToken ct)

@@ -2,12 +2,9 @@ using PgState.Engine.Resources;
 
 namespace PgState.Modules.Hba;
 
-/// <summary>Writing pg_hba.conf: the whole candidate text (one write serves every hba change of a plan).</summary>
-public sealed record HbaWrite(string Path, string Candidate, string Expected)
-{
-    /// <summary>Set once the candidate is on disk and loaded, so the plan's other hba changes skip the work.</summary>
-    public bool Written { get; set; }
-}
+/// <summary>Writing pg_hba.conf: the whole candidate (bytes), and the bytes the plan saw, so a file changed since is refused.
+/// Every hba change of a plan carries the same write; applying it twice is a no-op.</summary>
+public sealed record HbaWrite(string Path, byte[] Candidate, byte[] Expected);
 
 /// <summary>
 /// Diffs the desired rules against the live ones in order. First match wins, so order is part of
@@ -18,11 +15,9 @@ public static class HbaDiff
 {
     public const string Module = "hba";
 
-    public static (List<ResourceChange> Changes, List<PlanWarning> Warnings) Diff(
-        IReadOnlyList<HbaRule> desired, IReadOnlyList<HbaFileRule> live, HbaWrite write, bool textDiffers)
+    public static void Diff(IReadOnlyList<HbaRule> desired, IReadOnlyList<HbaFileRule> live, HbaWrite write, bool textDiffers, Diff<HbaWrite> diff)
     {
-        var changes = new List<ResourceChange>();
-        var warnings = new List<PlanWarning>();
+        var changes = 0;
         var keep = Lcs(desired.Select(r => r.Key).ToList(), live.Select(r => r.Rule.Key).ToList());
         var keptDesired = keep.Select(k => k.Desired).ToHashSet();
         var unmatchedLive = Enumerable.Range(0, live.Count).Except(keep.Select(k => k.Live)).ToList();
@@ -37,32 +32,31 @@ public static class HbaDiff
             if (moved >= 0)
             {
                 unmatchedLive.Remove(moved);
-                changes.Add(new ResourceChange($"hba.rule[{i}]", Module, ChangeAction.Update,
+                diff.Add($"hba.rule[{i}]", ChangeAction.Update,
                     $"{desired[i].Describe()} (line {live[moved].Line}, position {moved + 1})",
-                    $"{desired[i].Describe()} (position {i + 1})", Activation.Reload, "moved: the first matching rule wins, so order matters")
-                { Payload = write });
+                    $"{desired[i].Describe()} (position {i + 1})", Activation.Reload, write, "moved: the first matching rule wins, so order matters");
+                changes++;
             }
             else
             {
-                changes.Add(new ResourceChange($"hba.rule[{i}]", Module, ChangeAction.Create, null,
-                    $"{desired[i].Describe()} (position {i + 1})", Activation.Reload)
-                { Payload = write });
+                diff.Add($"hba.rule[{i}]", ChangeAction.Create, null, $"{desired[i].Describe()} (position {i + 1})", Activation.Reload, write);
+                changes++;
             }
         }
         foreach (var j in unmatchedLive)
         {
-            changes.Add(new ResourceChange($"hba.line[{live[j].Line}]", Module, ChangeAction.Delete,
-                $"{live[j].Rule.Describe()} (line {live[j].Line})", null, Activation.Reload)
-            { Payload = write });
+            diff.Add($"hba.line[{live[j].Line}]", ChangeAction.Delete, $"{live[j].Rule.Describe()} (line {live[j].Line})", null, Activation.Reload, write);
+            changes++;
         }
-        if (changes.Count == 0 && textDiffers)
+        if (changes == 0 && textDiffers)
         {
-            changes.Add(new ResourceChange("hba.file", Module, ChangeAction.Update, "comments or layout differ from the manifest",
-                "rendered from the manifest", Activation.None, "the rules are the same; only comments or spacing change")
-            { Payload = write });
+            diff.Add("hba.file", ChangeAction.Update, "comments or layout differ from the manifest",
+                "rendered from the manifest", Activation.None, write, "the rules are the same; only comments or spacing change");
         }
-        warnings.AddRange(Shadowed(desired));
-        return (changes, warnings);
+        foreach (var (address, message) in Shadowed(desired))
+        {
+            diff.Warn(address, message);
+        }
     }
 
     /// <summary>
@@ -70,28 +64,34 @@ public static class HbaDiff
     /// cover rule j if its databases hold j's first database (or all) and its users hold j's first
     /// user (or all), so each rule is compared only with the earlier rules in those buckets.
     /// </summary>
-    public static IEnumerable<PlanWarning> Shadowed(IReadOnlyList<HbaRule> rules)
+    public static IEnumerable<(string Address, string Message)> Shadowed(IReadOnlyList<HbaRule> rules)
     {
+        const string all = "1:all";
+        const string replication = "1:replication";
         var buckets = new Dictionary<(string, string), List<int>>();
         for (var j = 0; j < rules.Count; j++)
         {
             var rule = rules[j];
-            var db = rule.Databases[0];
-            var user = rule.Users[0];
-            var dbKeys = db == "replication" ? new[] { db } : [db, "all"];
-            var userKeys = user == "all" ? new[] { user } : [user, "all"];
+            if (rule.Databases.Count == 0 || rule.Users.Count == 0)
+            {
+                continue;
+            }
+            var db = rule.Databases[0].Key;
+            var user = rule.Users[0].Key;
+            var dbKeys = db == replication ? new[] { db } : [db, all];
+            var userKeys = user == all ? new[] { user } : [user, all];
             var shadow = dbKeys.SelectMany(d => userKeys.Select(u => (d, u)))
                 .SelectMany(k => buckets.TryGetValue(k, out var list) ? list : [])
                 .Order()
                 .FirstOrDefault(i => HbaMatcher.Shadows(rules[i], rule), -1);
             if (shadow >= 0)
             {
-                yield return new PlanWarning($"hba.rule[{j}]", Module,
+                yield return ($"hba.rule[{j}]",
                     $"can never match: hba.rule[{shadow}] ({rules[shadow].Describe()}) above it already matches every connection that hba.rule[{j}] ({rule.Describe()}) would");
             }
-            foreach (var d in rule.Databases)
+            foreach (var d in rule.Databases.Select(x => x.Key))
             {
-                foreach (var u in rule.Users)
+                foreach (var u in rule.Users.Select(x => x.Key))
                 {
                     if (!buckets.TryGetValue((d, u), out var list))
                     {

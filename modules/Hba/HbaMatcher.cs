@@ -2,7 +2,7 @@ using System.Net;
 
 namespace PgState.Modules.Hba;
 
-/// <summary>A connection to test against rules: what `pgstate hba test` and the lock-out guard ask.</summary>
+/// <summary>A connection to test against rules: what `pgstate hba test`, the lock-out guard and the live-session check ask.</summary>
 public sealed record HbaConnection(string Type, string Database, string User, IPAddress? Address, bool Ssl = false, bool GssEnc = false, IReadOnlySet<string>? Roles = null)
 {
     public bool IsReplication => Database == "replication";
@@ -12,7 +12,7 @@ public sealed record HbaConnection(string Type, string Database, string User, IP
         : $"{Type}{(Ssl ? " (ssl)" : "")} from {Address}, database {Database}, user {User}";
 }
 
-/// <summary>First-match evaluation of rules, as PostgreSQL's check_hba does it (without DNS or @files).</summary>
+/// <summary>First-match evaluation of rules, as PostgreSQL's check_hba does it (without DNS, @files or regular expressions).</summary>
 public static class HbaMatcher
 {
     public static int? FirstMatch(IReadOnlyList<HbaRule> rules, HbaConnection connection)
@@ -42,18 +42,27 @@ public static class HbaMatcher
         return typeOk && DatabaseMatches(rule, c) && UserMatches(rule, c) && AddressMatches(rule, c);
     }
 
-    private static bool DatabaseMatches(HbaRule rule, HbaConnection c) => rule.Databases.Any(d => d switch
+    private static bool DatabaseMatches(HbaRule rule, HbaConnection c) => rule.Databases.Any(d => d.Kind switch
     {
         // "all" does not match replication connections; only the replication keyword does.
-        "all" => !c.IsReplication,
-        "replication" => c.IsReplication,
-        "sameuser" => !c.IsReplication && c.Database == c.User,
-        "samerole" or "samegroup" => !c.IsReplication && (c.Database == c.User || (c.Roles?.Contains(c.Database) ?? false)),
-        _ => !c.IsReplication && d == c.Database,
+        HbaNameKind.Keyword => d.Value switch
+        {
+            "all" => !c.IsReplication,
+            "replication" => c.IsReplication,
+            "sameuser" => !c.IsReplication && c.Database == c.User,
+            _ => !c.IsReplication && (c.Database == c.User || (c.Roles?.Contains(c.Database) ?? false)),
+        },
+        HbaNameKind.Name => !c.IsReplication && d.Value == c.Database,
+        _ => false,
     });
 
-    private static bool UserMatches(HbaRule rule, HbaConnection c) => rule.Users.Any(u =>
-        u == "all" || u == c.User || (u.StartsWith('+') && (u[1..] == c.User || (c.Roles?.Contains(u[1..]) ?? false))));
+    private static bool UserMatches(HbaRule rule, HbaConnection c) => rule.Users.Any(u => u.Kind switch
+    {
+        HbaNameKind.Keyword => true,
+        HbaNameKind.Name => u.Value == c.User,
+        HbaNameKind.Group => u.Value == c.User || (c.Roles?.Contains(u.Value) ?? false),
+        _ => false,
+    });
 
     private static bool AddressMatches(HbaRule rule, HbaConnection c)
     {
@@ -99,17 +108,19 @@ public static class HbaMatcher
     /// </summary>
     public static bool Shadows(HbaRule earlier, HbaRule later)
     {
-        var typeCovers = earlier.Type == later.Type
-            || (earlier.Type == "host" && later.Type != "local");
+        var typeCovers = earlier.Type == later.Type || (earlier.Type == "host" && later.Type != "local");
         if (!typeCovers)
         {
             return false;
         }
-        var laterHasReplication = later.Databases.Contains("replication");
-        var laterHasOther = later.Databases.Any(d => d != "replication");
-        var dbCovers = (!laterHasReplication || earlier.Databases.Contains("replication"))
-            && (!laterHasOther || earlier.Databases.Contains("all") || later.Databases.Where(d => d != "replication").All(earlier.Databases.Contains));
-        var userCovers = earlier.Users.Contains("all") || later.Users.All(earlier.Users.Contains);
+        bool Has(IReadOnlyList<HbaName> names, HbaName n) => names.Any(x => x.Key == n.Key);
+        var replication = new HbaName(HbaNameKind.Keyword, "replication");
+        var all = new HbaName(HbaNameKind.Keyword, "all");
+        var laterHasReplication = Has(later.Databases, replication);
+        var laterOthers = later.Databases.Where(d => d.Key != replication.Key).ToList();
+        var dbCovers = (!laterHasReplication || Has(earlier.Databases, replication))
+            && (laterOthers.Count == 0 || Has(earlier.Databases, all) || laterOthers.All(d => Has(earlier.Databases, d)));
+        var userCovers = Has(earlier.Users, all) || later.Users.All(u => Has(earlier.Users, u));
         var addressCovers = later.Type == "local" || earlier.Address == "all" || earlier.Address == later.Address
             || (earlier.Address is not null && later.Address is not null
                 && HbaRule.TryParseCidr(earlier.Address, out var n1, out var b1)

@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.RegularExpressions;
-using Newtonsoft.Json.Linq;
 using Npgsql;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
 using PgState.Engine.Manifests;
+using PgState.Engine.Planning;
 using PgState.Engine.Resources;
 using PgState.Engine.Templates;
 
@@ -17,86 +19,147 @@ public enum HbaMode
     ManagedBlock,
 }
 
+/// <summary>spec.hba, bound: the rules in order, how much of the file pgstate owns, and where a new block goes.</summary>
+public sealed record HbaSection(HbaMode Mode, bool Bottom, string? File, IReadOnlyList<HbaRule> Rules);
+
 /// <summary>spec.hba: pg_hba.conf rules in order, the whole file or a managed block.</summary>
-public sealed partial class HbaModule : IModule
+public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvider
 {
+    /// <summary>Authentication options PostgreSQL 13–18 know (hba.c parse_hba_auth_opt).</summary>
+    public static readonly string[] KnownOptions =
+    [
+        "map", "clientcert", "clientname", "pamservice", "pam_use_hostname", "ldapurl", "ldaptls", "ldapserver", "ldapport", "ldapscheme",
+        "ldapbinddn", "ldapbindpasswd", "ldapsearchattribute", "ldapsearchfilter", "ldapbasedn", "ldapprefix", "ldapsuffix", "krb_realm",
+        "include_realm", "compat_realm", "upn_username", "radiusservers", "radiussecrets", "radiusidentifiers", "radiusports", "radiusserver",
+        "radiussecret", "radiusidentifier", "radiusport", "issuer", "scope", "validator", "delegate_ident_mapping",
+    ];
+
+    public const int MaxRules = 100_000;
+
     public string Name => HbaDiff.Module;
 
     public int Order => 60;
 
-    public IBoundModule? Bind(HostManifest host, DiagnosticBag diagnostics)
+    public IBound? Bind(BindContext context)
     {
-        if (host.Document.Spec["hba"] is not JObject hba)
+        if (context.Spec.Mapping("hba") is not { } hba)
         {
             return null;
         }
+        var diagnostics = context.Diagnostics;
         var rules = new List<HbaRule>();
         var index = 0;
-        foreach (var node in (JArray)hba["rules"]!)
+        var nodes = hba.Sequence("rules")?.Items ?? [];
+        if (nodes.Count > MaxRules)
         {
-            if (BindRule((JObject)node, index++, diagnostics) is { } rule)
+            diagnostics.Error(DiagnosticCodes.BadHbaRule, $"spec.hba.rules: {nodes.Count:N0} rules; pgstate manages at most {MaxRules:N0}", hba.Sequence("rules")!.Position);
+        }
+        foreach (var node in nodes.OfType<YamlMapping>())
+        {
+            if (BindRule(node, index++, diagnostics) is { } rule)
             {
                 rules.Add(rule);
             }
         }
-        var mode = (string?)hba["mode"] == "managed-block" ? HbaMode.ManagedBlock : HbaMode.Authoritative;
-        if (hba.Property("position") is { } position && mode == HbaMode.Authoritative)
+        var mode = hba.String("mode") == "managed-block" ? HbaMode.ManagedBlock : HbaMode.Authoritative;
+        if (hba["position"] is { IsDefault: false } position && mode == HbaMode.Authoritative)
         {
-            diagnostics.Error("PGS204", "spec.hba.position is only used with mode: managed-block", position.PositionOf());
+            diagnostics.Error(DiagnosticCodes.HbaPositionWithoutBlock, "spec.hba.position is only used with mode: managed-block", position.KeyOrPosition);
         }
-        return new BoundHba(host.Name, rules, mode, (string?)hba["position"] == "bottom", (string?)hba["file"]);
+        return new BoundHba(context.Host.Name, new HbaSection(mode, hba.String("position") == "bottom", hba.String("file"), rules));
     }
 
-    private static HbaRule? BindRule(JObject r, int index, DiagnosticBag diagnostics)
+    private static HbaRule? BindRule(YamlMapping r, int index, DiagnosticBag diagnostics)
     {
-        var type = (string)r["type"]!;
-        var method = (string)r["method"]!;
-        var address = (string?)r["address"];
+        var type = r.String("type");
+        var method = r.String("method");
+        var address = r.String("address");
         var path = $"spec.hba.rules[{index}]";
         var ok = true;
-        void Error(string message, JToken? at)
+        void Error(DiagnosticCode code, string message, YamlNode? at, bool atKey = false)
         {
-            diagnostics.Error("PGS201", $"{path}: {message}", at.PositionOf() ?? r.PositionOf());
+            diagnostics.Error(code, $"{path}: {message}", (atKey ? at?.KeyOrPosition : at?.Position) ?? r.Position);
             ok = false;
+        }
+        if (type is null || method is null)
+        {
+            return null; // the schema reports it
         }
         if (type == "local" && address is not null)
         {
-            Error("a local rule takes no address (it is for Unix-socket connections)", r.Property("address"));
+            Error(DiagnosticCodes.BadHbaRule, "a local rule takes no address (it is for Unix-socket connections)", r["address"], atKey: true);
         }
         if (type != "local" && address is null)
         {
-            Error($"a {type} rule needs an address (CIDR, host name, all, samehost or samenet)", r.Property("type"));
+            Error(DiagnosticCodes.BadHbaRule, $"a {type} rule needs an address (CIDR, host name, all, samehost or samenet)", r["type"], atKey: true);
         }
         if (address is not null && type != "local" && CheckAddress(address) is { } problem)
         {
-            Error(problem, r["address"]);
+            Error(DiagnosticCodes.BadHbaRule, problem, r["address"]);
         }
         if (method == "peer" && type != "local")
         {
-            Error("method peer is only for local rules (use ident for TCP connections)", r["method"]);
+            Error(DiagnosticCodes.BadHbaRule, "method peer is only for local rules (use ident for TCP connections)", r["method"]);
         }
         if (method == "cert" && type != "hostssl")
         {
-            Error("method cert is only for hostssl rules", r["method"]);
+            Error(DiagnosticCodes.BadHbaRule, "method cert is only for hostssl rules", r["method"]);
         }
-        var databases = Names(r["database"]!, "database", Error);
-        var users = Names(r["user"]!, "user", Error);
-        var options = (r["options"] as JObject)?.Properties().Select(p => KeyValuePair.Create(p.Name, p.Value.Type == JTokenType.Boolean
-            ? ((bool)p.Value ? "1" : "0") : Convert.ToString(((JValue)p.Value).Value, CultureInfo.InvariantCulture) ?? "")) ?? [];
-        var comment = (string?)r["comment"];
-        if (comment?.Contains('\n', StringComparison.Ordinal) == true)
+        var databases = Names(r, "database", userField: false, path, Error);
+        var users = Names(r, "user", userField: true, path, Error);
+        var options = new List<KeyValuePair<string, string>>();
+        foreach (var option in r.Mapping("options")?.Values ?? [])
         {
-            Error("comment must be a single line", r["comment"]);
+            var key = option.Key!;
+            if (!KnownOptions.Contains(key, StringComparer.Ordinal))
+            {
+                Error(DiagnosticCodes.HbaUnknownOption, $"option '{TextSafety.Printable(key)}' is not one PostgreSQL knows (known: {string.Join(", ", KnownOptions)})", option, atKey: true);
+                continue;
+            }
+            if (option is not YamlScalar value)
+            {
+                continue; // the schema reports the type
+            }
+            var text = value.Kind == ScalarKind.Boolean ? (value.AsBoolean == true ? "1" : "0") : value.Text;
+            if (Encoding.UTF8.GetByteCount(HbaRule.OptionToken(key, text)) > HbaName.MaxTokenBytes)
+            {
+                Error(DiagnosticCodes.HbaTokenUnsafe, $"option {key} is longer than the {HbaName.MaxTokenBytes} bytes PostgreSQL reads in one token", option);
+                continue;
+            }
+            options.Add(KeyValuePair.Create(key, text));
+        }
+        var comment = r.String("comment");
+        if (comment is not null)
+        {
+            var trimmed = comment.Trim();
+            if (trimmed.StartsWith(HbaFile.BlockBegin[2..], StringComparison.Ordinal) || trimmed.StartsWith(HbaFile.BlockEnd[2..], StringComparison.Ordinal))
+            {
+                Error(DiagnosticCodes.HbaCommentMarker, "a comment may not start with \"BEGIN pgstate\" or \"END pgstate\": it would be read as the managed block's marker", r["comment"]);
+            }
+            if (comment.EndsWith('\\'))
+            {
+                Error(DiagnosticCodes.HbaTokenUnsafe, "a comment may not end with a backslash: PostgreSQL 16 and later join such a line with the next rule", r["comment"]);
+            }
+        }
+        if (address is not null && Encoding.UTF8.GetByteCount(address) > HbaName.MaxTokenBytes)
+        {
+            Error(DiagnosticCodes.HbaTokenUnsafe, $"the address is longer than {HbaName.MaxTokenBytes} bytes", r["address"]);
         }
         return ok ? HbaRule.Create(type, databases, users, address, method, options, comment) : null;
     }
 
-    private static List<string> Names(JToken token, string field, Action<string, JToken?> error)
+    private static List<HbaName> Names(YamlMapping r, string field, bool userField, string path, Action<DiagnosticCode, string, YamlNode?, bool> error)
     {
-        var names = token is JArray a ? a.Select(t => (string)t!).ToList() : [(string)token!];
-        foreach (var name in names.Where(n => n.Any(char.IsControl)))
+        var names = new List<HbaName>();
+        foreach (var value in r.Strings(field))
         {
-            error($"{field} '{name}' contains a control character", token);
+            var name = HbaName.FromManifest(value.Value, userField);
+            if (name.Problem() is { } problem)
+            {
+                error(DiagnosticCodes.HbaTokenUnsafe, $"{field}: {problem}", r[field], false);
+                continue;
+            }
+            names.Add(name);
         }
         return names;
     }
@@ -111,7 +174,7 @@ public sealed partial class HbaModule : IModule
         var parts = address.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length == 2)
         {
-            if (!IPAddress.TryParse(parts[0], out _))
+            if (!IPAddress.TryParse(parts[0], out _) || parts[0].Contains('%', StringComparison.Ordinal))
             {
                 return $"'{parts[0]}' is not an IP address (address mask form)";
             }
@@ -128,39 +191,88 @@ public sealed partial class HbaModule : IModule
         return HostName().IsMatch(address) ? null : $"'{address}' is not a CIDR, host name, all, samehost or samenet";
     }
 
-    [GeneratedRegex(@"^[0-9.:]+$")]
+    [GeneratedRegex(@"^[0-9.:]+\z")]
     private static partial Regex IpLike();
 
-    [GeneratedRegex(@"^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")]
+    [GeneratedRegex(@"^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\z")]
     private static partial Regex HostName();
-}
 
-/// <summary>What the server says about the hba file on disk today (pg_hba_file_rules reads it afresh).</summary>
-public sealed record ServerHbaView(IReadOnlyList<(int Line, string Error)> Errors, int RuleCount);
-
-internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, HbaMode mode, bool bottom, string? file) : IBoundModule
-{
-    public string Name => HbaDiff.Module;
-
-    public IReadOnlyList<HbaRule> Rules => rules;
-
-    public Task ValidateLiveAsync(IHostSession host, DiagnosticBag diagnostics, CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public async Task<string> PathAsync(IHostSession host, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<string>> RecoverAsync(IHostSession session, IBound? bound, CancellationToken cancellationToken)
     {
-        if (file is not null)
-        {
-            return file;
-        }
-        await using var cmd = new NpgsqlCommand("select current_setting('hba_file')", host.Connection);
-        return (string)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+        var path = (bound as BoundHba)?.Section.File ?? session.Server.HbaFile;
+        return Task.FromResult(path is null ? (IReadOnlyList<string>)[] : HbaJournal.Recover(path));
     }
 
-    public static string ReadText(string path)
+    public IReadOnlyList<Verb> Verbs { get; } =
+    [
+        new Verb(["hba", "test"], "Show which rule of the desired and of the live pg_hba.conf would match a connection, and its method.",
+            [
+                new VerbParameter("type", "local or host.", VerbParameterKind.Option, Default: "host", Allowed: ["local", "host"]),
+                new VerbParameter("database", "Database asked for (replication for a replication connection).", VerbParameterKind.Option, Required: true),
+                new VerbParameter("user", "Role name.", VerbParameterKind.Option, Required: true),
+                new VerbParameter("address", "Client IP address (host connections).", VerbParameterKind.Option, HelpName: "IP"),
+                new VerbParameter("ssl", "The connection uses SSL.", VerbParameterKind.Flag),
+            ],
+            VerbManifests.Files, HbaTest.RunAsync),
+    ];
+}
+
+/// <summary>What the host has: the file (bytes, parsed), what pgstate would write, what the server reads, and pgstate's own connection.</summary>
+internal sealed record HbaLive(string Path, HbaFile File, byte[] Candidate, ServerHbaView? Server, HbaConnection? Own, bool Allowed);
+
+/// <summary>What the server says about the hba file on disk today (pg_hba_file_rules reads it afresh).</summary>
+public sealed record ServerHbaView(IReadOnlyList<(int Line, string? File, string Error)> Errors, int RuleCount);
+
+internal sealed class BoundHba(string hostName, HbaSection section) : BoundModule<HbaLive, HbaWrite>
+{
+    public const int MaxFileBytes = 64 * 1024 * 1024;
+
+    private CatalogQuery<(int Line, string? File, string? Error)>? _serverRules;
+    private CatalogQuery<HbaConnection>? _own;
+    private HbaJournal? _pending;
+
+    public override string Name => HbaDiff.Module;
+
+    public HbaSection Section => section;
+
+    public override void DeclareReads(CatalogReads reads, ServerInfo server)
+    {
+        _serverRules = server.IsSuperuser
+            ? reads.Add(server.Major >= 16
+                    ? "select line_number, file_name, error from pg_hba_file_rules order by rule_number nulls last, line_number"
+                    : "select line_number, null::text, error from pg_hba_file_rules order by line_number",
+                r => (r.IsDBNull(0) ? 0 : r.GetInt32(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)))
+            : null;
+        _own = reads.Add(OwnConnectionSql, ReadOwn);
+    }
+
+    private const string OwnConnectionSql =
+        "select host(inet_client_addr()), current_user::text, current_database()::text, " +
+        "coalesce((select ssl from pg_stat_ssl where pid = pg_backend_pid()), false), " +
+        "array(select rolname::text from pg_roles where pg_has_role(current_user, oid, 'member'))";
+
+    private static HbaConnection ReadOwn(NpgsqlDataReader r)
+    {
+        var address = r.IsDBNull(0) ? null : IPAddress.Parse(r.GetString(0));
+        return new HbaConnection(address is null ? "local" : "host", r.GetString(2), r.GetString(1), address, r.GetBoolean(3),
+            Roles: r.GetFieldValue<string[]>(4).ToHashSet(StringComparer.Ordinal));
+    }
+
+    /// <summary>The file pgstate manages (symlinks followed: the target is what is written).</summary>
+    public string PathFor(ServerInfo server) =>
+        HostFiles.ResolveLinks(section.File ?? server.HbaFile
+            ?? throw new PgStateException("cannot tell where pg_hba.conf is: the connection may not read hba_file (needs superuser or pg_read_all_settings); set spec.hba.file"));
+
+    public static byte[] ReadBytes(string path)
     {
         try
         {
-            return File.ReadAllText(path);
+            var stat = Posix.Stat(path) ?? throw new PgStateException($"{path} does not exist");
+            if (stat.Kind != PosixFileKind.Regular || stat.Size > MaxFileBytes)
+            {
+                throw new PgStateException($"{path} is not a regular file of at most {MaxFileBytes / (1024 * 1024)} MB");
+            }
+            return File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -168,50 +280,190 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
         }
     }
 
-    /// <summary>The whole file as it must be: rendered (authoritative) or the live file with the block replaced.</summary>
-    public string Candidate(string liveText, HbaFile? parsedLive = null)
+    /// <summary>The whole file as it must be: rendered (authoritative) or the live bytes with the block replaced.</summary>
+    public byte[] Candidate(HbaFile live)
     {
-        var model = new Dictionary<string, object?>
+        var model = new TemplateModel()
+            .Set("host", hostName)
+            .Set("rules", section.Rules.Select(r => new TemplateModel().Set("line", r.ToLine()).Set("comment", r.Comment)));
+        var assembly = typeof(BoundHba).Assembly;
+        if (section.Mode == HbaMode.Authoritative)
         {
-            ["host"] = hostName,
-            ["rules"] = rules.Select(r => new Dictionary<string, object?> { ["line"] = r.ToLine(), ["comment"] = r.Comment }).ToList(),
-        };
-        if (mode == HbaMode.Authoritative)
-        {
-            return TemplateRenderer.Render(typeof(BoundHba).Assembly, "PgState.Modules.Hba.pg_hba.conf.sbn", model);
+            return Encoding.UTF8.GetBytes(TemplateRenderer.Render(assembly, "PgState.Modules.Hba.pg_hba.conf.sbn", model));
         }
-        var block = TemplateRenderer.Render(typeof(BoundHba).Assembly, "PgState.Modules.Hba.managed_block.sbn", model);
-        var parsed = parsedLive ?? HbaFile.Parse(liveText);
-        var lines = liveText.Split('\n').ToList();
-        var endsWithNewline = liveText.EndsWith('\n');
-        if (endsWithNewline)
-        {
-            lines.RemoveAt(lines.Count - 1);
-        }
-        var blockLines = block.TrimEnd('\n').Split('\n');
-        if (parsed.Block is { } existing)
+        var block = TemplateRenderer.Render(assembly, "PgState.Modules.Hba.managed_block.sbn", model).TrimEnd('\n').Split('\n')
+            .Select(l => Encoding.UTF8.GetBytes(l)).ToList();
+        var lines = HbaFile.Lines(live.Bytes);
+        var endsWithNewline = live.Bytes.Length > 0 && live.Bytes[^1] == (byte)'\n';
+        if (live.Block is { } existing)
         {
             lines.RemoveRange(existing.Start - 1, existing.End - existing.Start + 1);
-            lines.InsertRange(existing.Start - 1, blockLines);
+            lines.InsertRange(existing.Start - 1, block);
         }
-        else if (bottom)
+        else if (section.Bottom)
         {
-            lines.AddRange(blockLines);
+            lines.AddRange(block);
         }
         else
         {
-            lines.InsertRange(0, blockLines);
+            lines.InsertRange(0, block);
         }
-        return string.Join('\n', lines) + (endsWithNewline || parsed.Block is null ? "\n" : "");
+        using var output = new MemoryStream();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            output.Write(lines[i]);
+            if (i < lines.Count - 1 || endsWithNewline || live.Block is null)
+            {
+                output.WriteByte((byte)'\n');
+            }
+        }
+        return output.ToArray();
     }
 
-    public static async Task<ServerHbaView> ServerViewAsync(IHostSession host, CancellationToken cancellationToken)
+    /// <summary>
+    /// The rendered file must read back, with PostgreSQL's own tokenizer rules, as exactly the
+    /// manifest's rules (and, in managed-block mode, the other rules unchanged): a value that
+    /// would smuggle a line or a token in, or a cut-off render, is refused before anything is written.
+    /// </summary>
+    public void CheckCandidate(HbaFile live, byte[] candidate, int major)
     {
-        await using var cmd = new NpgsqlCommand("select line_number, error from pg_hba_file_rules order by line_number", host.Connection);
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        var errors = new List<(int, string)>();
+        var parsed = HbaFile.Parse(candidate, major);
+        var ours = section.Mode == HbaMode.Authoritative ? parsed.Rules : parsed.Block is { } b ? parsed.RulesIn(b) : [];
+        var same = ours.Count == section.Rules.Count && ours.Select(r => r.Rule.Key).SequenceEqual(section.Rules.Select(r => r.Key));
+        if (section.Mode == HbaMode.ManagedBlock)
+        {
+            var outside = live.Block is { } lb ? live.Rules.Count - live.RulesIn(lb).Count : live.Rules.Count;
+            same &= parsed.Rules.Count - ours.Count == outside && parsed.Block is not null;
+        }
+        if (!same || parsed.Problems.Count > (section.Mode == HbaMode.Authoritative ? 0 : live.Problems.Count))
+        {
+            throw new PgStateException($"the rendered pg_hba.conf does not read back as the manifest's {section.Rules.Count} rules (it reads {ours.Count}); refusing to write it");
+        }
+    }
+
+    protected override Task<HbaLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
+    {
+        var path = PathFor(session.Server);
+        var file = HbaFile.Parse(ReadBytes(path), session.Server.Major);
+        var candidate = Candidate(file);
+        CheckCandidate(file, candidate, session.Server.Major);
+        ServerHbaView? server = null;
+        if (_serverRules is not null)
+        {
+            var rows = _serverRules.Rows;
+            server = new ServerHbaView([.. rows.Where(r => r.Error is not null).Select(r => (r.Line, r.File, r.Error!))], rows.Count(r => r.Error is null));
+        }
+        return Task.FromResult(new HbaLive(path, file, candidate, server, _own!.Rows.FirstOrDefault(), session.Allowances.Contains("lockout")));
+    }
+
+    public override void Diff(HbaLive live, Diff<HbaWrite> diff)
+    {
+        var managed = section.Mode == HbaMode.Authoritative ? live.File.Rules : live.File.Block is { } b ? live.File.RulesIn(b) : [];
+        var write = new HbaWrite(live.Path, live.Candidate, live.File.Bytes);
+        var differs = !live.Candidate.AsSpan().SequenceEqual(live.File.Bytes);
+        HbaDiff.Diff(section.Rules, managed, write, differs, diff);
+        var name = Path.GetFileName(live.Path);
+        foreach (var (line, file, error) in live.Server?.Errors ?? [])
+        {
+            diff.Warn($"hba.line[{line}]", $"the server reports an error in the live {(file is null ? name : Path.GetFileName(file))} today: line {line}: {error}");
+        }
+        if (live.Server is { Errors.Count: 0 } view && live.File.Includes.Count == 0 && view.RuleCount != live.File.Rules.Count)
+        {
+            diff.Warn(null, $"pgstate reads {live.File.Rules.Count} rules in {live.Path} but the server reads {view.RuleCount} (syntax pgstate does not parse)");
+        }
+        if (section.Mode == HbaMode.Authoritative && live.File.Includes.Count > 0)
+        {
+            diff.Warn(null, $"{name} has {live.File.Includes.Count} include directive(s) (line {string.Join(", ", live.File.Includes.Select(i => i.Line))}); authoritative mode writes the whole file without them — use mode: managed-block to keep them");
+        }
+        if (differs && live.Own is { } own && Lockout(live.File, HbaFile.Parse(live.Candidate), own) is { } lockout)
+        {
+            diff.Warn(null, lockout + (live.Allowed ? " (--allow-lockout given)" : "; apply refuses unless --allow-lockout"));
+        }
+    }
+
+    public override string Digest(HbaLive live) => $"{live.Path}:{Convert.ToHexStringLower(SHA256.HashData(live.File.Bytes))}";
+
+    /// <summary>Why the candidate would lock pgstate's own connection out, or null.</summary>
+    internal static string? Lockout(HbaFile live, HbaFile next, HbaConnection own)
+    {
+        var match = HbaMatcher.FirstMatch([.. next.Rules.Select(r => r.Rule)], own);
+        if (match is { } m && next.Rules[m].Rule.Method != "reject")
+        {
+            return null;
+        }
+        var current = HbaMatcher.FirstMatch([.. live.Rules.Select(r => r.Rule)], own);
+        var using_ = current is { } c ? $"line {live.Rules[c].Line} ({live.Rules[c].Rule.Describe()})" : "no rule pgstate can identify";
+        var after = match is { } r ? $"would be rejected by line {next.Rules[r].Line} ({next.Rules[r].Rule.Describe()})" : "would match no rule";
+        return $"lock-out: pgstate's own connection ({own.Describe()}) uses {using_} today and {after} in the new pg_hba.conf";
+    }
+
+    protected override async Task<string?> ApplyAsync(IHostSession session, PlannedChange<HbaWrite> change, CancellationToken cancellationToken)
+    {
+        var write = change.Payload;
+        var current = ReadBytes(write.Path);
+        if (current.AsSpan().SequenceEqual(write.Candidate))
+        {
+            return null; // written already, by an earlier hba change of this plan
+        }
+        if (!current.AsSpan().SequenceEqual(write.Expected))
+        {
+            throw new PgStateException($"{write.Path} changed since the plan was made; run pgstate plan again");
+        }
+        if (!session.Allowances.Contains("lockout"))
+        {
+            await using var cmd = new NpgsqlCommand(OwnConnectionSql, session.Connection);
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken) && Lockout(HbaFile.Parse(current), HbaFile.Parse(write.Candidate), ReadOwn(reader)) is { } lockout)
+            {
+                throw new PgStateException($"refused: {lockout}. Pass --allow-lockout to apply anyway.");
+            }
+        }
+        _pending = await HbaJournal.WriteAsync(write.Path, write.Candidate);
+        var rules = HbaFile.Parse(write.Candidate, session.Server.Major).Rules.Count;
+        return $"{write.Path} written ({rules} rules); the server checks it before it is reloaded";
+    }
+
+    /// <summary>Asks the server to parse the file now on disk; on any error the previous file goes back, byte for byte, and nothing is reloaded.</summary>
+    public override async Task VerifyBeforeActivationAsync(IHostSession session, CancellationToken cancellationToken)
+    {
+        if (_pending is not { } journal)
+        {
+            return;
+        }
+        _pending = null;
+        ApplyHooks.Reached("hba verify");
+        string? problem;
+        try
+        {
+            var view = await ServerViewAsync(session);
+            var expected = HbaFile.Parse(journal.Candidate, session.Server.Major);
+            var lines = HbaFile.Lines(journal.Candidate).Select(HbaFile.Decode).ToList();
+            problem = view.Errors.Count > 0
+                ? "the server rejects the new " + Path.GetFileName(journal.Target) + ": " + string.Join("; ", view.Errors.Select(e =>
+                    $"line {e.Line}: {e.Error}" + (e.Line > 0 && e.Line <= lines.Count ? $" in \"{lines[e.Line - 1].Trim()}\"" : "")))
+                : view.RuleCount != expected.Rules.Count && expected.Includes.Count == 0
+                    ? $"after writing {journal.Target} the server reads {view.RuleCount} rules, pgstate wrote {expected.Rules.Count}"
+                    : null;
+        }
+        catch (Exception e) when (e is NpgsqlException or IOException)
+        {
+            problem = $"the server could not be asked to check the new {Path.GetFileName(journal.Target)} ({e.Message})";
+        }
+        if (problem is not null)
+        {
+            journal.RollBack();
+            throw new PgStateException($"{problem}. The previous file was put back unchanged and nothing was reloaded");
+        }
+        journal.Commit();
+    }
+
+    private static async Task<ServerHbaView> ServerViewAsync(IHostSession session)
+    {
+        await using var cmd = new NpgsqlCommand("select line_number, error from pg_hba_file_rules order by line_number", session.Connection);
+        await using var reader = await cmd.ExecuteReaderAsync(CancellationToken.None);
+        var errors = new List<(int, string?, string)>();
         var count = 0;
-        while (await reader.ReadAsync(cancellationToken))
+        while (await reader.ReadAsync(CancellationToken.None))
         {
             if (reader.IsDBNull(1))
             {
@@ -219,107 +471,130 @@ internal sealed class BoundHba(string hostName, IReadOnlyList<HbaRule> rules, Hb
             }
             else
             {
-                errors.Add((reader.IsDBNull(0) ? 0 : reader.GetInt32(0), reader.GetString(1)));
+                errors.Add((reader.IsDBNull(0) ? 0 : reader.GetInt32(0), null, reader.GetString(1)));
             }
         }
         return new ServerHbaView(errors, count);
     }
+}
 
-    /// <summary>pgstate's own connection, as pg_hba.conf sees it.</summary>
-    public static async Task<HbaConnection> OwnConnectionAsync(IHostSession host, CancellationToken cancellationToken)
+/// <summary>
+/// The window in which a candidate pg_hba.conf sits at the server's hba_file before the server has
+/// accepted it (pg_hba_file_rules only reads that path). Before the rename the old file is kept as
+/// a hard link (or an fsynced copy) and a journal says so; the first thing any later run does is
+/// put it back if the journal is still there. So pg_hba.conf on disk is, at every instant, a file
+/// the server accepted or the one that was there before, whatever instruction a kill lands on.
+/// </summary>
+internal sealed class HbaJournal
+{
+    private HbaJournal(string target, byte[] candidate)
     {
-        await using var cmd = new NpgsqlCommand(
-            "select host(inet_client_addr()), current_user::text, current_database()::text, " +
-            "coalesce((select ssl from pg_stat_ssl where pid = pg_backend_pid()), false), " +
-            "array(select rolname::text from pg_roles where pg_has_role(current_user, oid, 'member'))", host.Connection);
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var address = reader.IsDBNull(0) ? null : IPAddress.Parse(reader.GetString(0));
-        return new HbaConnection(address is null ? "local" : "host", reader.GetString(2), reader.GetString(1), address, reader.GetBoolean(3),
-            Roles: reader.GetFieldValue<string[]>(4).ToHashSet(StringComparer.Ordinal));
+        Target = target;
+        Candidate = candidate;
     }
 
-    public async Task<ModuleDiff> PlanAsync(IHostSession host, CancellationToken cancellationToken)
+    public string Target { get; }
+
+    public byte[] Candidate { get; }
+
+    private static string JournalPath(string target) => Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.pgstate-journal");
+
+    private static string PreviousPath(string target) => Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.pgstate-prev");
+
+    public static async Task<HbaJournal> WriteAsync(string target, byte[] candidate)
     {
-        var path = await PathAsync(host, cancellationToken);
-        var text = ReadText(path);
-        var live = HbaFile.Parse(text);
-        var candidate = Candidate(text, live);
-        var managed = mode == HbaMode.Authoritative ? live.Rules : live.Block is { } b ? live.RulesIn(b) : [];
-        var write = new HbaWrite(path, candidate, text);
-        var (changes, warnings) = HbaDiff.Diff(rules, managed, write, candidate != text);
-        var server = await ServerViewAsync(host, cancellationToken);
-        foreach (var (line, error) in server.Errors)
+        var directory = Path.GetDirectoryName(target)!;
+        var previous = PreviousPath(target);
+        var journal = JournalPath(target);
+        File.Delete(previous);
+        if (!Posix.TryLink(target, previous))
         {
-            warnings.Add(new PlanWarning($"hba.line[{line}]", Name, $"the server reports an error in the live {Path.GetFileName(path)} today: line {line}: {error}"));
+            File.Copy(target, previous);
+            await using (var s = new FileStream(previous, FileMode.Open, FileAccess.ReadWrite))
+            {
+                s.Flush(flushToDisk: true);
+            }
         }
-        if (server.Errors.Count == 0 && server.RuleCount != live.Rules.Count)
-        {
-            warnings.Add(new PlanWarning(null, Name, $"pgstate reads {live.Rules.Count} rules in {path} but the server reads {server.RuleCount} (include files or syntax pgstate does not parse)"));
-        }
-        if (changes.Count > 0 && await LockoutAsync(host, live, candidate, cancellationToken) is { } lockout)
-        {
-            warnings.Add(new PlanWarning(null, Name, lockout + (host.Allowances.Contains("lockout") ? " (--allow-lockout given)" : "; apply refuses unless --allow-lockout")));
-        }
-        return new ModuleDiff(changes, [], warnings, $"{path}:{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))}");
+        Posix.SyncDirectory(directory);
+        ApplyHooks.Reached("hba previous kept");
+        var text = $"pgstate hba journal 1\npid {Environment.ProcessId}\nstarted {DateTime.UtcNow:O}\n" +
+                   $"candidate sha256:{Convert.ToHexStringLower(SHA256.HashData(candidate))}\nstate written\n";
+        await HostFiles.WriteAtomicAsync(journal, text, CancellationToken.None);
+        ApplyHooks.Reached("hba journal written");
+        await HostFiles.ReplaceAsync(target, candidate, CancellationToken.None);
+        ApplyHooks.Reached("hba candidate in place");
+        return new HbaJournal(target, candidate);
     }
 
-    /// <summary>Why the candidate would lock pgstate's own connection out, or null.</summary>
-    private static async Task<string?> LockoutAsync(IHostSession host, HbaFile live, string candidate, CancellationToken cancellationToken)
+    /// <summary>The server accepted the candidate: drop the journal and the kept previous file.</summary>
+    public void Commit()
     {
-        var own = await OwnConnectionAsync(host, cancellationToken);
-        var next = HbaFile.Parse(candidate).Rules;
-        var match = HbaMatcher.FirstMatch([.. next.Select(r => r.Rule)], own);
-        if (match is { } m && next[m].Rule.Method != "reject")
-        {
-            return null;
-        }
-        var current = HbaMatcher.FirstMatch([.. live.Rules.Select(r => r.Rule)], own);
-        var using_ = current is { } c ? $"line {live.Rules[c].Line} ({live.Rules[c].Rule.Describe()})" : "no rule pgstate can identify";
-        var after = match is { } r ? $"would be rejected by line {next[r].Line} ({next[r].Rule.Describe()})" : "would match no rule";
-        return $"lock-out: pgstate's own connection ({own.Describe()}) uses {using_} today and {after} in the new pg_hba.conf";
+        File.Delete(JournalPath(Target));
+        File.Delete(PreviousPath(Target));
+        Posix.SyncDirectory(Path.GetDirectoryName(Target)!);
     }
 
-    public async Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
+    /// <summary>Puts the previous file back (an atomic rename of the kept link) and drops the journal.</summary>
+    public void RollBack()
     {
-        var write = (HbaWrite)change.Payload!;
-        if (write.Written)
+        var previous = PreviousPath(Target);
+        if (File.Exists(previous))
         {
-            return null;
+            File.Move(previous, Target, overwrite: true);
         }
-        var current = ReadText(write.Path);
-        if (current == write.Candidate)
+        File.Delete(JournalPath(Target));
+        Posix.SyncDirectory(Path.GetDirectoryName(Target)!);
+    }
+
+    /// <summary>What a run does first: finish what an interrupted one left beside <paramref name="path"/>.</summary>
+    public static IReadOnlyList<string> Recover(string path)
+    {
+        var done = new List<string>();
+        string target;
+        try
         {
-            return null; // already on disk
+            target = HostFiles.ResolveLinks(path);
         }
-        if (current != write.Expected)
+        catch (IOException)
         {
-            throw new PgStateException($"{write.Path} changed since the plan was made; run pgstate plan again");
+            return done;
         }
-        if (!host.Allowances.Contains("lockout") && await LockoutAsync(host, HbaFile.Parse(current), write.Candidate, cancellationToken) is { } lockout)
+        var directory = Path.GetDirectoryName(target)!;
+        var journal = JournalPath(target);
+        var previous = PreviousPath(target);
+        try
         {
-            throw new PgStateException($"refused: {lockout}. Pass --allow-lockout to apply anyway.");
+            if (File.Exists(journal))
+            {
+                var text = File.ReadAllText(journal);
+                var pid = Regex.Match(text, @"^pid ([0-9]+)$", RegexOptions.Multiline) is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+                if (pid != 0 && pid != Environment.ProcessId && Posix.ProcessExists(pid) && File.Exists($"/proc/{pid}/cmdline")
+                    && File.ReadAllText($"/proc/{pid}/cmdline").Contains("pgstate", StringComparison.Ordinal))
+                {
+                    return done; // an apply is running right now: it owns the journal
+                }
+                if (File.Exists(previous))
+                {
+                    File.Move(previous, target, overwrite: true);
+                    done.Add($"put the previous {Path.GetFileName(target)} back: an apply (pid {pid}) was interrupted after writing a candidate the server had not accepted");
+                }
+                File.Delete(journal);
+                Posix.SyncDirectory(directory);
+            }
+            else if (File.Exists(previous))
+            {
+                File.Delete(previous);
+                done.Add($"removed {previous}, left by an apply interrupted before it wrote anything");
+            }
+            foreach (var temp in HostFiles.RemoveStaleTemporaries(directory))
+            {
+                done.Add($"removed the stale temporary file {temp}");
+            }
         }
-        await HostFiles.ReplaceAsync(write.Path, write.Candidate, host.Processes, cancellationToken);
-        var server = await ServerViewAsync(host, cancellationToken);
-        if (server.Errors.Count > 0)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            await HostFiles.ReplaceAsync(write.Path, current, host.Processes, cancellationToken);
-            var lines = write.Candidate.Split('\n');
-            var problems = string.Join("; ", server.Errors.Select(e =>
-                $"line {e.Line}: {e.Error}" + (e.Line > 0 && e.Line <= lines.Length ? $" in \"{lines[e.Line - 1].Trim()}\"" : "")));
-            throw new PgStateException($"the server rejects the new {Path.GetFileName(write.Path)}: {problems}. The previous file was put back unchanged and nothing was reloaded");
+            done.Add($"could not finish what an interrupted apply left beside {target}: {e.Message}");
         }
-        await using (var reload = new NpgsqlCommand("select pg_reload_conf()", host.Connection))
-        {
-            await reload.ExecuteScalarAsync(cancellationToken);
-        }
-        var expectedRules = HbaFile.Parse(write.Candidate).Rules.Count;
-        if (server.RuleCount != expectedRules)
-        {
-            throw new PgStateException($"after writing {write.Path} the server reads {server.RuleCount} rules, pgstate wrote {expectedRules}");
-        }
-        write.Written = true;
-        return $"{write.Path} written ({expectedRules} rules), checked by the server and reloaded";
+        return done;
     }
 }

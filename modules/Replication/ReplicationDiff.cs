@@ -4,6 +4,7 @@ using PgState.Engine.Resources;
 
 namespace PgState.Modules.Replication;
 
+/// <summary>A role as the manifest wants it. ValidUntil is normalised (UTC "yyyy-MM-dd HH:mm:ss+00" or infinity).</summary>
 public sealed record DesiredRole(string Name, bool Login, bool Replication, bool Superuser, int ConnectionLimit, string? ValidUntil,
     IReadOnlyList<string> InRoles, SecretReference? Password, bool UpdateAlways, bool Present);
 
@@ -16,6 +17,9 @@ public enum PasswordState
     Same,
     Differs,
     Unknown,
+
+    /// <summary>The secret itself is not available here (a nightly run without the CI's secrets).</summary>
+    SecretUnavailable,
 }
 
 public sealed record DesiredSlot(string Name, string Type, bool ReserveWal, string? Plugin, string? Database, bool Present);
@@ -51,7 +55,7 @@ public static class ReplicationDiff
         }.Where(s => s is not null));
 
     public static void DiffRoles(IReadOnlyList<DesiredRole> desired, IReadOnlyDictionary<string, LiveRole> live,
-        IReadOnlyDictionary<string, PasswordState> passwords, List<ResourceChange> changes, List<PlanWarning> warnings)
+        IReadOnlyDictionary<string, PasswordState> passwords, Diff<ReplicationAction> diff)
     {
         foreach (var d in desired)
         {
@@ -62,20 +66,22 @@ public static class ReplicationDiff
                 if (l is not null)
                 {
                     var blocked = l.OwnedObjects > 0 ? $"it owns {l.OwnedObjects} object(s); reassign or drop them first (REASSIGN OWNED BY / DROP OWNED BY)" : null;
-                    changes.Add(new ResourceChange(address, Module, ChangeAction.Delete, Attributes(l.Login, l.Replication, l.Superuser, l.ConnectionLimit, null), null, Activation.None,
-                        blocked is null ? "DROP ROLE" : "BLOCKED: " + blocked)
-                    { Payload = new DropRole(d.Name, blocked) });
+                    diff.Add(address, ChangeAction.Delete, Attributes(l.Login, l.Replication, l.Superuser, l.ConnectionLimit, null), null, Activation.None,
+                        new DropRole(d.Name, blocked), blocked is null ? "DROP ROLE" : "BLOCKED: " + blocked);
                 }
                 continue;
             }
             var wanted = Attributes(d.Login, d.Replication, d.Superuser, d.ConnectionLimit, d.ValidUntil);
             if (l is null)
             {
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Create, null, wanted + (d.Password is null ? "" : " PASSWORD (sensitive)"), Activation.None)
-                { Payload = new CreateRole(d) });
+                diff.Add(address, ChangeAction.Create, null, wanted, Activation.None, new CreateRole(d));
+                if (d.Password is not null)
+                {
+                    diff.Add($"{address}.password", ChangeAction.Create, null, "SCRAM-SHA-256 verifier", Activation.None, new SetPassword(d), sensitive: true);
+                }
                 foreach (var group in d.InRoles)
                 {
-                    changes.Add(new ResourceChange($"{address}.member_of[{group}]", Module, ChangeAction.Create, null, group, Activation.None) { Payload = new GrantRole(d.Name, group) });
+                    diff.Add($"{address}.member_of[{group}]", ChangeAction.Create, null, group, Activation.None, new GrantRole(d.Name, group));
                 }
                 continue;
             }
@@ -83,49 +89,64 @@ public static class ReplicationDiff
             var current = Attributes(l.Login, l.Replication, l.Superuser, l.ConnectionLimit, l.ValidUntil?.ToString("yyyy-MM-dd HH:mm:ssK", CultureInfo.InvariantCulture));
             if (l.Login != d.Login || l.Replication != d.Replication || l.Superuser != d.Superuser || l.ConnectionLimit != d.ConnectionLimit || validUntilDiffers)
             {
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Update, current, wanted, Activation.None) { Payload = new AlterRole(d) });
+                diff.Add(address, ChangeAction.Update, current, wanted, Activation.None, new AlterRole(d));
             }
             if (d.Password is not null)
             {
                 var state = passwords.GetValueOrDefault(d.Name, PasswordState.Unknown);
                 if (state == PasswordState.Differs)
                 {
-                    changes.Add(new ResourceChange($"{address}.password", Module, ChangeAction.Update, "(sensitive)", "(sensitive)", Activation.None, "password differs", Sensitive: true)
-                    { Payload = new SetPassword(d) });
+                    diff.Add($"{address}.password", ChangeAction.Update, "stored verifier", "SCRAM-SHA-256 verifier", Activation.None, new SetPassword(d), "password differs", sensitive: true);
+                }
+                else if (state == PasswordState.SecretUnavailable)
+                {
+                    diff.Warn($"{address}.password", $"password: cannot compare: {d.Password.Describe()} is not available here; left as it is");
                 }
                 else if (state == PasswordState.Unknown)
                 {
                     if (d.UpdateAlways)
                     {
-                        changes.Add(new ResourceChange($"{address}.password", Module, ChangeAction.Update, "(sensitive)", "(sensitive)", Activation.None,
-                            "password: cannot compare (no access to pg_authid); set because password.update is always", Sensitive: true)
-                        { Payload = new SetPassword(d) });
+                        diff.Add($"{address}.password", ChangeAction.Update, "stored verifier", "SCRAM-SHA-256 verifier", Activation.None, new SetPassword(d),
+                            "password: cannot compare (no access to pg_authid); set because password.update is always", sensitive: true);
                     }
                     else
                     {
-                        warnings.Add(new PlanWarning($"{address}.password", Module, "password: cannot compare (no access to pg_authid); left as it is (password.update: on-create)"));
+                        diff.Warn($"{address}.password", "password: cannot compare (no access to pg_authid); left as it is (password.update: on-create)");
                     }
                 }
             }
             foreach (var group in d.InRoles.Where(g => !l.MemberOf.Contains(g)))
             {
-                changes.Add(new ResourceChange($"{address}.member_of[{group}]", Module, ChangeAction.Create, null, group, Activation.None) { Payload = new GrantRole(d.Name, group) });
+                diff.Add($"{address}.member_of[{group}]", ChangeAction.Create, null, group, Activation.None, new GrantRole(d.Name, group));
             }
         }
     }
 
     private static bool SameTimestamp(string desired, DateTime? live)
     {
-        if (desired.Equals("infinity", StringComparison.OrdinalIgnoreCase))
+        if (desired == "infinity")
         {
             return live == DateTime.MaxValue;
         }
-        return live is { } l && DateTime.TryParse(desired, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var d)
-            && d == l.ToUniversalTime();
+        return live is { } l && ParseTimestamp(desired) is { } d && d.UtcDateTime == DateTime.SpecifyKind(l, DateTimeKind.Utc).ToUniversalTime();
     }
 
+    /// <summary>A VALID UNTIL value: infinity or a timestamp (UTC unless a zone is given); null when it is neither.</summary>
+    public static DateTimeOffset? ParseTimestamp(string text)
+    {
+        string[] formats = ["yyyy-MM-dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-dd HH:mm:ssK", "yyyy-MM-ddTHH:mm:ssK",
+            "yyyy-MM-dd HH:mm:sszz", "yyyy-MM-dd HH:mm:ss.FFFFFFK", "yyyy-MM-ddTHH:mm:ss.FFFFFFK"];
+        return DateTimeOffset.TryParseExact(text.Trim(), formats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var value)
+            && value.Year is >= 1 and <= 9999
+            ? value
+            : null;
+    }
+
+    /// <summary>The form pgstate sends: UTC, to the second.</summary>
+    public static string NormalizeTimestamp(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'+00'", CultureInfo.InvariantCulture);
+
     public static void DiffSlots(IReadOnlyList<DesiredSlot> desired, IReadOnlyDictionary<string, LiveSlot> live, bool prune, long retentionWarnBytes,
-        string maxSlotWalKeepSize, List<ResourceChange> changes, List<PlanWarning> warnings)
+        string maxSlotWalKeepSize, Diff<ReplicationAction> diff)
     {
         foreach (var d in desired)
         {
@@ -135,54 +156,52 @@ public static class ReplicationDiff
             {
                 if (l is not null)
                 {
-                    changes.Add(Drop(address, l));
+                    Drop(diff, address, l);
                 }
                 continue;
             }
             var shape = d.Type == "logical" ? $"logical ({d.Plugin} on {d.Database})" : "physical";
             if (l is null)
             {
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Create, null, shape, Activation.None) { Payload = new CreateSlot(d) });
+                diff.Add(address, ChangeAction.Create, null, shape, Activation.None, new CreateSlot(d));
             }
             else if (l.Type != d.Type || (d.Type == "logical" && (l.Plugin != d.Plugin || l.Database != d.Database)))
             {
                 var liveShape = l.Type == "logical" ? $"logical ({l.Plugin} on {l.Database})" : "physical";
                 var blocked = l.Active ? $"BLOCKED: the slot is active (pid {l.ActivePid}); an active slot is never dropped" : "drop and create again";
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Replace, liveShape, shape, Activation.None, blocked)
-                { Payload = l.Active ? new DropSlot(d.Name, blocked) : new CreateSlot(d) });
+                diff.Add(address, ChangeAction.Replace, liveShape, shape, Activation.None, l.Active ? new DropSlot(d.Name, blocked) : new CreateSlot(d), blocked);
             }
         }
         if (prune)
         {
             foreach (var l in live.Values.Where(l => !desired.Any(d => d.Name == l.Name)).OrderBy(l => l.Name, StringComparer.Ordinal))
             {
-                changes.Add(Drop($"slots.{l.Name}", l, "not in the manifest (slotsPrune: true)"));
+                Drop(diff, $"slots.{l.Name}", l, "not in the manifest (slotsPrune: true)");
             }
         }
         foreach (var l in live.Values.OrderBy(l => l.Name, StringComparer.Ordinal))
         {
             if (l.WalStatus is "lost" or "unreserved")
             {
-                warnings.Add(new PlanWarning($"slots.{l.Name}", Module, $"wal_status is {l.WalStatus}: the WAL this slot needs is {(l.WalStatus == "lost" ? "gone; its consumer must be rebuilt" : "about to be removed")}"));
+                diff.Warn($"slots.{l.Name}", $"wal_status is {l.WalStatus}: the WAL this slot needs is {(l.WalStatus == "lost" ? "gone; its consumer must be rebuilt" : "about to be removed")}");
             }
             if (l.RetainedBytes is { } retained && retained > retentionWarnBytes)
             {
-                warnings.Add(new PlanWarning($"slots.{l.Name}", Module, $"retains {Bytes(retained)} of WAL (more than {Bytes(retentionWarnBytes)}){(l.Active ? "" : " and is inactive")}: pg_wal keeps growing until its consumer catches up or the slot is dropped"));
+                diff.Warn($"slots.{l.Name}", $"retains {Bytes(retained)} of WAL (more than {Bytes(retentionWarnBytes)}){(l.Active ? "" : " and is inactive")}: pg_wal keeps growing until its consumer catches up or the slot is dropped");
             }
         }
         if (live.Count > 0 && maxSlotWalKeepSize == "-1")
         {
-            warnings.Add(new PlanWarning(null, Module, "max_slot_wal_keep_size is unlimited (-1) while slots exist: a stalled consumer can fill pg_wal and stop the server"));
+            diff.Warn(null, "max_slot_wal_keep_size is unlimited (-1) while slots exist: a stalled consumer can fill pg_wal and stop the server");
         }
     }
 
-    private static ResourceChange Drop(string address, LiveSlot l, string? why = null)
+    private static void Drop(Diff<ReplicationAction> diff, string address, LiveSlot l, string? why = null)
     {
         var shape = l.Type == "logical" ? $"logical ({l.Plugin} on {l.Database})" : "physical";
         var blocked = l.Active ? $"the slot is active (pid {l.ActivePid}); an active slot is never dropped" : null;
-        return new ResourceChange(address, Module, ChangeAction.Delete, shape + (l.RetainedBytes is { } r ? $", retains {Bytes(r)}" : ""), null, Activation.None,
-            blocked is null ? why : "BLOCKED: " + blocked)
-        { Payload = new DropSlot(l.Name, blocked) };
+        diff.Add(address, ChangeAction.Delete, shape + (l.RetainedBytes is { } r ? $", retains {Bytes(r)}" : ""), null, Activation.None,
+            new DropSlot(l.Name, blocked), blocked is null ? why : "BLOCKED: " + blocked);
     }
 
     public static string Bytes(long bytes) => bytes switch

@@ -1,4 +1,5 @@
-using Newtonsoft.Json.Linq;
+using System.Text;
+using System.Text.RegularExpressions;
 using Npgsql;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
@@ -7,229 +8,246 @@ using PgState.Engine.Resources;
 
 namespace PgState.Modules.Replication;
 
+/// <summary>spec.roles, spec.slots, slotsPrune, slotRetentionWarn, bound.</summary>
+public sealed record ReplicationSection(IReadOnlyList<DesiredRole> Roles, IReadOnlyList<DesiredSlot> Slots, bool Prune, long RetentionWarnBytes);
+
 /// <summary>spec.roles, spec.slots: the replication role (password as a SCRAM verifier) and replication slots.</summary>
-public sealed class ReplicationModule : IModule
+public sealed partial class ReplicationModule : IModule
 {
     public string Name => ReplicationDiff.Module;
 
     // After settings (a logical slot needs wal_level=logical), before hba.
     public int Order => 55;
 
-    public IBoundModule? Bind(HostManifest host, DiagnosticBag diagnostics)
+    public IBound? Bind(BindContext context)
     {
-        var spec = host.Document.Spec;
+        var spec = context.Spec;
+        var diagnostics = context.Diagnostics;
         var roles = new List<DesiredRole>();
-        foreach (var node in spec["roles"] as JArray ?? [])
+        foreach (var r in spec.Mappings("roles"))
         {
-            var r = (JObject)node;
-            var name = (string)r["name"]!;
+            if (r.String("name") is not { } name)
+            {
+                continue;
+            }
+            var at = r["name"]!.Position;
+            if (Encoding.UTF8.GetByteCount(name) > 63)
+            {
+                diagnostics.Error(DiagnosticCodes.ValueTooLong, $"role name {name} is longer than PostgreSQL's 63 bytes", at);
+                continue;
+            }
             if (roles.Any(x => x.Name == name))
             {
-                diagnostics.Error("PGS401", $"role {name} is listed twice", r.PositionOf());
+                diagnostics.Error(DiagnosticCodes.RoleTwice, $"role {name} is listed twice", r.Position);
                 continue;
             }
-            var password = r["password"] as JObject;
-            if (password is not null && (password["fromEnv"] is null) == (password["fromFile"] is null))
+            var password = r.Mapping("password");
+            var written = password?.Values.Count(v => !v.IsDefault && v.Key is "fromEnv" or "fromFile") ?? 0;
+            if (password is not null && written != 1)
             {
-                diagnostics.Error("PGS402", $"roles[{name}].password: give exactly one of fromEnv, fromFile", password.PositionOf());
+                diagnostics.Error(DiagnosticCodes.PasswordSourceCount, $"roles[{name}].password: give exactly one of fromEnv, fromFile", password.Position);
                 continue;
             }
-            roles.Add(new DesiredRole(name, (bool?)r["login"] ?? true, (bool?)r["replication"] ?? false, (bool?)r["superuser"] ?? false,
-                (int?)r["connectionLimit"] ?? -1, (string?)r["validUntil"], (r["inRoles"] as JArray)?.Select(t => (string)t!).ToList() ?? [],
-                password is null ? null : new SecretReference((string?)password["fromEnv"], (string?)password["fromFile"]),
-                (string?)password?["update"] == "always", (string?)r["state"] != "absent"));
+            string? validUntil = null;
+            if (r.LocatedString("validUntil") is { } until)
+            {
+                if (until.Value == "infinity")
+                {
+                    validUntil = "infinity";
+                }
+                else if (ReplicationDiff.ParseTimestamp(until.Value) is { } timestamp)
+                {
+                    validUntil = ReplicationDiff.NormalizeTimestamp(timestamp);
+                }
+                else
+                {
+                    diagnostics.Error(DiagnosticCodes.BadTimestamp, $"roles[{name}].validUntil: \"{TextSafety.Printable(until.Value)}\" is not a timestamp (2030-01-31, 2030-01-31 12:00:00+02) or infinity", until.Position);
+                    continue;
+                }
+            }
+            var inRoles = r.Strings("inRoles").Select(g => g.Value).ToList();
+            roles.Add(new DesiredRole(name, r.Bool("login") ?? true, r.Bool("replication") ?? false, r.Bool("superuser") ?? false,
+                r.Int32("connectionLimit", diagnostics) ?? -1, validUntil, inRoles,
+                password is null ? null : new SecretReference(password.String("fromEnv"), password.String("fromFile"), password.Position),
+                password.String("update") == "always", r.String("state") != "absent"));
         }
         var slots = new List<DesiredSlot>();
-        foreach (var node in spec["slots"] as JArray ?? [])
+        foreach (var s in spec.Mappings("slots"))
         {
-            var s = (JObject)node;
-            var name = (string)s["name"]!;
-            var type = (string?)s["type"] ?? "physical";
+            if (s.String("name") is not { } name)
+            {
+                continue;
+            }
+            var type = s.String("type") ?? "physical";
+            var present = s.String("state") != "absent";
             if (slots.Any(x => x.Name == name))
             {
-                diagnostics.Error("PGS403", $"slot {name} is listed twice", s.PositionOf());
+                diagnostics.Error(DiagnosticCodes.SlotTwice, $"slot {name} is listed twice", s.Position);
                 continue;
             }
-            if (type == "logical" && (s["plugin"] is null || s["database"] is null) && (string?)s["state"] != "absent")
+            if (type == "logical" && (s.String("plugin") is null || s.String("database") is null) && present)
             {
-                diagnostics.Error("PGS404", $"logical slot {name} needs plugin and database", s.PositionOf());
+                diagnostics.Error(DiagnosticCodes.LogicalSlotIncomplete, $"logical slot {name} needs plugin and database", s.Position);
                 continue;
             }
-            if (type == "physical" && (s["plugin"] is not null || s["database"] is not null))
+            if (type == "physical" && (s.Contains("plugin") || s.Contains("database")))
             {
-                diagnostics.Error("PGS404", $"physical slot {name} takes no plugin or database", (s.Property("plugin") ?? s.Property("database")).PositionOf());
+                diagnostics.Error(DiagnosticCodes.PhysicalSlotExtra, $"physical slot {name} takes no plugin or database", (s["plugin"] ?? s["database"])!.KeyOrPosition);
                 continue;
             }
-            slots.Add(new DesiredSlot(name, type, (bool?)s["reserveWal"] ?? true, (string?)s["plugin"], (string?)s["database"], (string?)s["state"] != "absent"));
+            slots.Add(new DesiredSlot(name, type, s.Bool("reserveWal") ?? true, s.String("plugin"), s.String("database"), present));
         }
-        var prune = (bool?)spec["slotsPrune"] ?? false;
-        var warn = Sizes.Parse((string?)spec["slotRetentionWarn"] ?? "10GB");
-        return roles.Count == 0 && slots.Count == 0 && !prune ? null : new BoundReplication(roles, slots, prune, warn);
+        var prune = spec.Bool("slotsPrune") ?? false;
+        var warn = spec.Size("slotRetentionWarn", diagnostics)?.Value ?? 10L << 30;
+        return roles.Count == 0 && slots.Count == 0 && !prune ? null : new BoundReplication(new ReplicationSection(roles, slots, prune, warn));
     }
-
 }
 
-internal sealed class BoundReplication(IReadOnlyList<DesiredRole> roles, IReadOnlyList<DesiredSlot> slots, bool prune, long retentionWarnBytes) : IBoundModule
+internal sealed record ReplicationLive(
+    IReadOnlyDictionary<string, LiveRole> Roles,
+    IReadOnlyDictionary<string, LiveSlot> Slots,
+    IReadOnlyDictionary<string, PasswordState> Passwords,
+    string MaxSlotWalKeepSize);
+
+internal sealed class BoundReplication(ReplicationSection section) : BoundModule<ReplicationLive, ReplicationAction>
 {
-    public string Name => ReplicationDiff.Module;
+    private CatalogQuery<LiveRole>? _roles;
+    private CatalogQuery<LiveSlot>? _slots;
+    private CatalogQuery<(string Name, string? Verifier)>? _stored;
+    private CatalogQuery<string>? _maxKeep;
 
-    public Task ValidateLiveAsync(IHostSession host, DiagnosticBag diagnostics, CancellationToken cancellationToken)
-    {
-        foreach (var role in roles.Where(r => r.Present && r.Password is not null))
-        {
-            try
-            {
-                _ = role.Password!.Resolve(host.Environment);
-            }
-            catch (PgStateException e)
-            {
-                diagnostics.Error("PGS405", $"role {role.Name}: {e.Message}", null);
-            }
-        }
-        return Task.CompletedTask;
-    }
+    public override string Name => ReplicationDiff.Module;
 
-    public async Task<ModuleDiff> PlanAsync(IHostSession host, CancellationToken cancellationToken)
+    // Slots need a raised max_replication_slots (a restart-only setting) to be live first.
+    public override bool NeedsActiveConfiguration => section.Slots.Count > 0;
+
+    public override void DeclareReads(CatalogReads reads, ServerInfo server)
     {
-        var names = roles.Select(r => r.Name).ToArray();
-        var batch = new NpgsqlBatch(host.Connection);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+        var names = section.Roles.Select(r => r.Name).ToArray();
+        _roles = reads.Add(
             "select r.rolname::text, r.rolcanlogin, r.rolreplication, r.rolsuper, r.rolconnlimit, r.rolvaliduntil, " +
             "array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid), " +
             "(select count(*)::int from pg_shdepend d where d.refobjid = r.oid and d.deptype = 'o') " +
-            "from pg_roles r where r.rolname = any($1)")
-        { Parameters = { new() { Value = names } } });
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            "from pg_roles r where r.rolname = any($1)",
+            r => new LiveRole(r.GetString(0), r.GetBoolean(1), r.GetBoolean(2), r.GetBoolean(3), r.GetInt32(4),
+                r.IsDBNull(5) ? null : r.GetFieldValue<DateTime>(5), r.GetFieldValue<string[]>(6), r.GetInt32(7)),
+            [names]);
+        _slots = reads.Add(
             "select slot_name::text, slot_type, plugin::text, database::text, active, active_pid, wal_status, " +
-            "case when restart_lsn is null then null else pg_wal_lsn_diff(case when pg_is_in_recovery() then pg_last_wal_receive_lsn() else pg_current_wal_lsn() end, restart_lsn)::bigint end, " +
-            "current_setting('max_slot_wal_keep_size') from pg_replication_slots"));
-        var canReadPasswords = host.Server.IsSuperuser;
-        if (canReadPasswords)
-        {
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("select rolname::text, rolpassword from pg_authid where rolname = any($1)") { Parameters = { new() { Value = names } } });
-        }
-        var liveRoles = new Dictionary<string, LiveRole>(StringComparer.Ordinal);
-        var liveSlots = new Dictionary<string, LiveSlot>(StringComparer.Ordinal);
-        var stored = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var maxKeep = "-1";
-        await using (batch)
-        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var validUntil = reader.IsDBNull(5) ? (DateTime?)null : reader.GetFieldValue<DateTime>(5);
-                liveRoles[reader.GetString(0)] = new LiveRole(reader.GetString(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3),
-                    reader.GetInt32(4), validUntil, reader.GetFieldValue<string[]>(6), reader.GetInt32(7));
-            }
-            await reader.NextResultAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                liveSlots[reader.GetString(0)] = new LiveSlot(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
-                    reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetBoolean(4), reader.IsDBNull(5) ? null : reader.GetInt32(5),
-                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetInt64(7));
-                maxKeep = reader.GetString(8);
-            }
-            if (canReadPasswords && await reader.NextResultAsync(cancellationToken))
-            {
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    stored[reader.GetString(0)] = reader.IsDBNull(1) ? null : reader.GetString(1);
-                }
-            }
-        }
-        if (liveSlots.Count == 0)
-        {
-            await using var keep = new NpgsqlCommand("select current_setting('max_slot_wal_keep_size')", host.Connection);
-            maxKeep = (string)(await keep.ExecuteScalarAsync(cancellationToken))!;
-        }
-        var passwords = new Dictionary<string, PasswordState>(StringComparer.Ordinal);
-        foreach (var role in roles.Where(r => r.Password is not null && liveRoles.ContainsKey(r.Name)))
-        {
-            passwords[role.Name] = !canReadPasswords
-                ? PasswordState.Unknown
-                : stored.GetValueOrDefault(role.Name) is { } verifier && Scram.Matches(verifier, role.Password!.Resolve(host.Environment))
-                    ? PasswordState.Same
-                    : PasswordState.Differs;
-        }
-        var changes = new List<ResourceChange>();
-        var warnings = new List<PlanWarning>();
-        ReplicationDiff.DiffRoles(roles, liveRoles, passwords, changes, warnings);
-        ReplicationDiff.DiffSlots(slots, liveSlots, prune, retentionWarnBytes, maxKeep, changes, warnings);
-        // The digest covers what the plan depends on; stored verifiers are hashed, never kept in clear.
-        var digest = string.Join(';', liveRoles.Values.OrderBy(r => r.Name, StringComparer.Ordinal).Select(r => $"{r.Name}:{r.Login}{r.Replication}{r.Superuser}{r.ConnectionLimit}{string.Join(',', r.MemberOf)}:{passwords.GetValueOrDefault(r.Name)}"))
-            + "|" + string.Join(';', liveSlots.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s => $"{s.Name}:{s.Type}:{s.Plugin}:{s.Database}:{s.Active}"));
-        return new ModuleDiff(changes, [], warnings, digest);
+            "case when restart_lsn is null then null else pg_wal_lsn_diff(case when pg_is_in_recovery() then pg_last_wal_receive_lsn() else pg_current_wal_lsn() end, restart_lsn)::bigint end " +
+            "from pg_replication_slots",
+            r => new LiveSlot(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
+                r.GetBoolean(4), r.IsDBNull(5) ? null : r.GetInt32(5), r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetInt64(7)));
+        _maxKeep = reads.Add("select current_setting('max_slot_wal_keep_size')", r => r.GetString(0));
+        _stored = server.IsSuperuser && names.Length > 0
+            ? reads.Add("select rolname::text, rolpassword from pg_authid where rolname = any($1)", r => (r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)), [names])
+            : null;
     }
 
-    private static string Ident(string name) => "\"" + name.Replace("\"", "\"\"") + "\"";
-
-    private static string Literal(string value) => "'" + value.Replace("'", "''") + "'";
-
-    public async Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
+    protected override Task<ReplicationLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
     {
+        var roles = _roles!.Rows.ToDictionary(r => r.Name, StringComparer.Ordinal);
+        var slots = _slots!.Rows.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var stored = _stored?.Rows.ToDictionary(r => r.Name, r => r.Verifier, StringComparer.Ordinal);
+        var passwords = new Dictionary<string, PasswordState>(StringComparer.Ordinal);
+        foreach (var role in section.Roles.Where(r => r.Password is not null && roles.ContainsKey(r.Name)))
+        {
+            if (stored is null)
+            {
+                passwords[role.Name] = PasswordState.Unknown;
+            }
+            else if (!session.Secrets.TryResolve(role.Password!, out var password, out _))
+            {
+                passwords[role.Name] = PasswordState.SecretUnavailable;
+            }
+            else
+            {
+                passwords[role.Name] = stored.GetValueOrDefault(role.Name) is { } verifier && Scram.Matches(verifier, password) ? PasswordState.Same : PasswordState.Differs;
+            }
+        }
+        return Task.FromResult(new ReplicationLive(roles, slots, passwords, _maxKeep!.Rows.FirstOrDefault() ?? "-1"));
+    }
+
+    public override void Diff(ReplicationLive live, Diff<ReplicationAction> diff)
+    {
+        ReplicationDiff.DiffRoles(section.Roles, live.Roles, live.Passwords, diff);
+        ReplicationDiff.DiffSlots(section.Slots, live.Slots, section.Prune, section.RetentionWarnBytes, live.MaxSlotWalKeepSize, diff);
+    }
+
+    // The digest covers what the plan depends on; stored verifiers are never kept, only whether they match.
+    public override string Digest(ReplicationLive live) =>
+        string.Join(';', live.Roles.Values.OrderBy(r => r.Name, StringComparer.Ordinal).Select(r =>
+            $"{r.Name}:{r.Login}{r.Replication}{r.Superuser}{r.ConnectionLimit}{r.ValidUntil:O}{string.Join(',', r.MemberOf)}:{live.Passwords.GetValueOrDefault(r.Name)}"))
+        + "|" + string.Join(';', live.Slots.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s => $"{s.Name}:{s.Type}:{s.Plugin}:{s.Database}:{s.Active}"));
+
+    protected override async Task<string?> ApplyAsync(IHostSession session, PlannedChange<ReplicationAction> change, CancellationToken cancellationToken)
+    {
+        var c = session.Connection;
         switch (change.Payload)
         {
-            case CreateRole c:
-                await ExecAsync(host.Connection, $"CREATE ROLE {Ident(c.Role.Name)} WITH {RoleOptions(c.Role)}{PasswordClause(c.Role, host)}", cancellationToken);
+            case CreateRole create:
+                await ExecAsync(c, $"CREATE ROLE {Sql.Identifier(create.Role.Name)} WITH {RoleOptions(create.Role)}", [], cancellationToken);
                 return null;
-            case AlterRole a:
-                await ExecAsync(host.Connection, $"ALTER ROLE {Ident(a.Role.Name)} WITH {RoleOptions(a.Role)}", cancellationToken);
+            case AlterRole alter:
+                await ExecAsync(c, $"ALTER ROLE {Sql.Identifier(alter.Role.Name)} WITH {RoleOptions(alter.Role)}", [], cancellationToken);
                 return null;
-            case SetPassword p:
-                await ExecAsync(host.Connection, $"ALTER ROLE {Ident(p.Role.Name)} WITH{PasswordClause(p.Role, host)}", cancellationToken);
+            case SetPassword set:
+                // The SCRAM verifier is computed here: the cleartext never reaches the server or its logs.
+                var verifier = Scram.NewVerifier(session.Secrets.Resolve(set.Role.Password!));
+                await ExecAsync(c, $"ALTER ROLE {Sql.Identifier(set.Role.Name)} WITH PASSWORD {Sql.Literal(verifier)}", [], cancellationToken);
                 return null;
-            case GrantRole g:
-                await ExecAsync(host.Connection, $"GRANT {Ident(g.Group)} TO {Ident(g.Role)}", cancellationToken);
+            case GrantRole grant:
+                await ExecAsync(c, $"GRANT {Sql.Identifier(grant.Group)} TO {Sql.Identifier(grant.Role)}", [], cancellationToken);
                 return null;
-            case DropRole d:
-                if (d.BlockedBecause is not null)
+            case DropRole drop:
+                if (drop.BlockedBecause is not null)
                 {
-                    throw new PgStateException($"refused to drop role {d.Role}: {d.BlockedBecause}");
+                    throw new PgStateException($"refused to drop role {drop.Role}: {drop.BlockedBecause}");
                 }
-                await ExecAsync(host.Connection, $"DROP ROLE {Ident(d.Role)}", cancellationToken);
+                await ExecAsync(c, $"DROP ROLE {Sql.Identifier(drop.Role)}", [], cancellationToken);
                 return null;
-            case CreateSlot s when change.Action == ChangeAction.Replace:
-                await ExecAsync(host.Connection, $"select pg_drop_replication_slot({Literal(s.Slot.Name)})", cancellationToken);
-                await CreateSlotAsync(host, s.Slot, cancellationToken);
+            case CreateSlot slot when change.Change.Action == ChangeAction.Replace:
+                await ExecAsync(c, "select pg_drop_replication_slot($1)", [slot.Slot.Name], cancellationToken);
+                await CreateSlotAsync(session, slot.Slot, cancellationToken);
                 return null;
-            case CreateSlot s:
-                await CreateSlotAsync(host, s.Slot, cancellationToken);
+            case CreateSlot slot:
+                await CreateSlotAsync(session, slot.Slot, cancellationToken);
                 return null;
-            case DropSlot d:
-                if (d.BlockedBecause is not null)
+            case DropSlot drop:
+                if (drop.BlockedBecause is not null)
                 {
-                    throw new PgStateException($"refused to drop slot {d.Name}: {d.BlockedBecause}");
+                    throw new PgStateException($"refused to drop slot {drop.Name}: {drop.BlockedBecause}");
                 }
-                await ExecAsync(host.Connection, $"select pg_drop_replication_slot({Literal(d.Name)})", cancellationToken);
+                await ExecAsync(c, "select pg_drop_replication_slot($1)", [drop.Name], cancellationToken);
                 return null;
             default:
                 throw new InvalidOperationException("unknown replication change");
         }
     }
 
-    private static async Task CreateSlotAsync(IHostSession host, DesiredSlot slot, CancellationToken cancellationToken)
+    private static async Task CreateSlotAsync(IHostSession session, DesiredSlot slot, CancellationToken cancellationToken)
     {
         if (slot.Type == "physical")
         {
-            await ExecAsync(host.Connection, $"select pg_create_physical_replication_slot({Literal(slot.Name)}, {(slot.ReserveWal ? "true" : "false")})", cancellationToken);
+            await ExecAsync(session.Connection, "select pg_create_physical_replication_slot($1, $2)", [slot.Name, slot.ReserveWal], cancellationToken);
             return;
         }
         // A logical slot belongs to a database: create it from a connection to that database.
-        await using var connection = await host.OpenDatabaseAsync(slot.Database!, cancellationToken);
-        await ExecAsync(connection, $"select pg_create_logical_replication_slot({Literal(slot.Name)}, {Literal(slot.Plugin!)})", cancellationToken);
+        await using var connection = await session.OpenDatabaseAsync(slot.Database!, cancellationToken);
+        await ExecAsync(connection, "select pg_create_logical_replication_slot($1, $2)", [slot.Name, slot.Plugin!], cancellationToken);
     }
 
     private static string RoleOptions(DesiredRole r) =>
         $"{(r.Login ? "LOGIN" : "NOLOGIN")} {(r.Replication ? "REPLICATION" : "NOREPLICATION")} {(r.Superuser ? "SUPERUSER" : "NOSUPERUSER")} CONNECTION LIMIT {r.ConnectionLimit}"
-        + (r.ValidUntil is null ? "" : $" VALID UNTIL {Literal(r.ValidUntil)}");
+        + (r.ValidUntil is null ? "" : $" VALID UNTIL {Sql.Literal(r.ValidUntil)}");
 
-    /// <summary>The SCRAM verifier, computed here: the cleartext never reaches the server or its logs.</summary>
-    private static string PasswordClause(DesiredRole r, IHostSession host) =>
-        r.Password is null ? "" : $" PASSWORD {Literal(Scram.NewVerifier(r.Password.Resolve(host.Environment)))}";
-
-    private static async Task ExecAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    private static async Task ExecAsync(NpgsqlConnection connection, string sql, object[] parameters, CancellationToken cancellationToken)
     {
         await using var cmd = new NpgsqlCommand(sql, connection);
+        foreach (var p in parameters)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = p });
+        }
         try
         {
             await cmd.ExecuteNonQueryAsync(cancellationToken);

@@ -14,9 +14,8 @@ public static class Scram
 
     public static string Verifier(string password, byte[] salt, int iterations)
     {
-        // PostgreSQL SASLpreps the password; for the ASCII and most Unicode passwords used in
-        // practice that is the identity, and it falls back to the raw bytes when SASLprep fails.
-        var salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA256, 32);
+        // PostgreSQL SASLpreps the password first, and uses the raw bytes when SASLprep refuses it.
+        var salted = Rfc2898DeriveBytes.Pbkdf2(Saslprep.SaslPrep.PasswordBytes(password), salt, iterations, HashAlgorithmName.SHA256, 32);
         var clientKey = HMACSHA256.HashData(salted, "Client Key"u8);
         var storedKey = SHA256.HashData(clientKey);
         var serverKey = HMACSHA256.HashData(salted, "Server Key"u8);
@@ -45,7 +44,7 @@ public static class Scram
             return false;
         }
         var head = parts[1].Split(':');
-        if (head.Length != 2 || !int.TryParse(head[0], out iterations))
+        if (head.Length != 2 || !int.TryParse(head[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out iterations) || iterations is < 1 or > 10_000_000)
         {
             return false;
         }

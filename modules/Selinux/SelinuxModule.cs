@@ -1,5 +1,3 @@
-using System.Globalization;
-using Newtonsoft.Json.Linq;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
 using PgState.Engine.Manifests;
@@ -7,11 +5,19 @@ using PgState.Engine.Resources;
 
 namespace PgState.Modules.Selinux;
 
-public sealed record DesiredDirectory(string Path, string Owner, string Group, int Mode);
+public sealed record DesiredDirectory(string Path, string Owner, string Group, int Mode, SourcePosition Position);
 
 public sealed record DesiredContext(FileContextEntry Entry, bool Present);
 
-/// <summary>A directory as it is: null fields when it does not exist.</summary>
+/// <summary>spec.directories and spec.selinux, bound.</summary>
+public sealed record SelinuxSection(
+    IReadOnlyList<DesiredDirectory> Directories,
+    IReadOnlyList<DesiredContext> Contexts,
+    IReadOnlyList<string> Relabel,
+    bool Required,
+    bool ManageLabelsWhenDisabled);
+
+/// <summary>A directory as it is.</summary>
 public sealed record LiveDirectory(string Path, string Owner, string Group, int Mode);
 
 /// <summary>What one change does on apply.</summary>
@@ -29,216 +35,253 @@ public sealed record Relabel(string Root) : SelinuxAction;
 /// </summary>
 public sealed class SelinuxModule : IModule
 {
+    /// <summary>Directories pgstate never creates, chowns or chmods: a typo here would break a host.</summary>
+    public static readonly string[] ProtectedDirectories =
+    [
+        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin",
+        "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib", "/var/log", "/var/tmp",
+    ];
+
     public string Name => SelinuxDiff.Module;
 
     // Before archiving: the archive directory and its label exist before archive_command points at it.
     public int Order => 20;
 
-    public IBoundModule? Bind(HostManifest host, DiagnosticBag diagnostics)
+    public IBound? Bind(BindContext context)
     {
-        var spec = host.Document.Spec;
+        var spec = context.Spec;
+        var diagnostics = context.Diagnostics;
         var directories = new List<DesiredDirectory>();
-        foreach (var node in spec["directories"] as JArray ?? [])
+        foreach (var d in spec.Mappings("directories"))
         {
-            var d = (JObject)node;
-            var owner = (string?)d["owner"] ?? "postgres";
-            var path = ((string)d["path"]!).TrimEnd('/');
-            if (directories.Any(x => x.Path == path))
+            if (d.String("path") is not { } raw)
             {
-                diagnostics.Error("PGS301", $"directory {path} is listed twice", d.PositionOf());
                 continue;
             }
-            directories.Add(new DesiredDirectory(path, owner, (string?)d["group"] ?? owner, Convert.ToInt32((string?)d["mode"] ?? "0700", 8)));
+            var path = raw.Length > 1 ? raw.TrimEnd('/') : raw;
+            var position = d["path"]!.Position;
+            if (ProtectedDirectories.Contains(path, StringComparer.Ordinal) || path.Split('/').Contains(".."))
+            {
+                diagnostics.Error(DiagnosticCodes.UnsafePath, $"spec.directories: pgstate does not manage {path} (a system directory, or a path with ..): name the directory PostgreSQL writes into", position);
+                continue;
+            }
+            if (directories.Any(x => x.Path == path))
+            {
+                diagnostics.Error(DiagnosticCodes.DirectoryTwice, $"directory {path} is listed twice", d.Position);
+                continue;
+            }
+            var owner = d.String("owner") ?? "postgres";
+            directories.Add(new DesiredDirectory(path, owner, d.String("group") ?? owner, Convert.ToInt32(d.String("mode") ?? "0700", 8), position));
         }
         var contexts = new List<DesiredContext>();
-        var selinux = spec["selinux"] as JObject;
-        foreach (var node in selinux?["fileContexts"] as JArray ?? [])
+        var selinux = spec.Mapping("selinux");
+        foreach (var c in selinux.Mappings("fileContexts"))
         {
-            var c = (JObject)node;
-            var path = (string)c["path"]!;
+            if (c.String("path") is not { } path || c.String("type") is not { } type)
+            {
+                continue;
+            }
             try
             {
-                _ = new System.Text.RegularExpressions.Regex(path);
+                _ = new System.Text.RegularExpressions.Regex(path, System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
             }
             catch (ArgumentException e)
             {
-                diagnostics.Error("PGS302", $"'{path}' is not a valid regular expression: {e.Message}", c["path"].PositionOf());
+                diagnostics.Error(DiagnosticCodes.BadFileContextRegex, $"'{path}' is not a valid regular expression: {e.Message}", c["path"]!.Position);
                 continue;
             }
-            var entry = new FileContextEntry(path, (string?)c["fileType"] ?? "all files", (string?)c["seuser"], (string)c["type"]!, (string?)c["range"]);
+            var entry = new FileContextEntry(path, c.String("fileType") ?? "all files", c["seuser"] is { IsDefault: false } ? c.String("seuser") : null, type,
+                c["range"] is { IsDefault: false } ? c.String("range") : null);
             if (contexts.Any(x => x.Entry.Key == entry.Key))
             {
-                diagnostics.Error("PGS303", $"file context {path} ({entry.FileType}) is listed twice", c.PositionOf());
+                diagnostics.Error(DiagnosticCodes.FileContextTwice, $"file context {path} ({entry.FileType}) is listed twice", c.Position);
                 continue;
             }
-            contexts.Add(new DesiredContext(entry, (string?)c["state"] != "absent"));
+            contexts.Add(new DesiredContext(entry, c.String("state") != "absent"));
         }
-        var relabel = (selinux?["relabel"] as JArray ?? []).Select(t => ((string)t!).TrimEnd('/')).ToList();
-        var destinations = new List<(string Label, string Path)>();
-        if ((string?)spec["archiving"]?["destination"] is { } archive)
-        {
-            destinations.Add(("archive destination", archive.TrimEnd('/')));
-        }
-        foreach (var backup in spec["backups"] as JArray ?? [])
-        {
-            destinations.Add(($"backup destination of '{backup["name"]}'", ((string)backup["destination"]!).TrimEnd('/')));
-        }
-        if (directories.Count == 0 && contexts.Count == 0 && relabel.Count == 0 && selinux is null && destinations.Count == 0)
+        var relabel = selinux.Strings("relabel").Select(t => t.Value.Length > 1 ? t.Value.TrimEnd('/') : t.Value).ToList();
+        var section = new SelinuxSection(directories, contexts, relabel, selinux.Bool("required") ?? false, selinux.String("labelsWhenDisabled") == "manage");
+        var destinationsDeclared = spec.Mapping("archiving") is not null || spec.Sequence("backups") is not null;
+        if (directories.Count == 0 && contexts.Count == 0 && relabel.Count == 0 && selinux is null && !destinationsDeclared)
         {
             return null;
         }
-        return new BoundSelinux(directories, contexts, relabel, destinations, (bool?)selinux?["required"] ?? false);
+        return new BoundSelinux(section);
     }
 }
 
-internal sealed class BoundSelinux(
-    IReadOnlyList<DesiredDirectory> directories,
-    IReadOnlyList<DesiredContext> contexts,
-    IReadOnlyList<string> relabel,
-    IReadOnlyList<(string Label, string Path)> destinations,
-    bool required) : IBoundModule
+/// <summary>Everything the selinux module reads: directories (stat), the local file contexts, labels (xattrs) and what the policy expects.</summary>
+internal sealed record SelinuxLive(
+    IReadOnlyDictionary<string, LiveDirectory> Directories,
+    SelinuxPolicy? Policy,
+    IReadOnlyList<FileContextEntry> LocalContexts,
+    IReadOnlyList<LabelCheck> Labels,
+    IReadOnlyList<(string Label, string Path, string Type)> Destinations,
+    IReadOnlyList<string> MissingAccounts);
+
+internal sealed class BoundSelinux(SelinuxSection section) : BoundModule<SelinuxLive, SelinuxAction>
 {
-    public string Name => SelinuxDiff.Module;
+    public override string Name => SelinuxDiff.Module;
 
-    public Task ValidateLiveAsync(IHostSession host, DiagnosticBag diagnostics, CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public async Task<ModuleDiff> PlanAsync(IHostSession host, CancellationToken cancellationToken)
+    protected override Task<SelinuxLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
     {
         var policy = SelinuxPolicy.Read();
-        if (policy is null && required)
+        if (policy is null && section.Required)
         {
             throw new PgStateException("spec.selinux.required is true but no SELinux policy is installed (/etc/selinux/config, contexts/files/file_contexts)");
         }
-        var live = await ReadDirectoriesAsync(host.Processes, [.. directories.Select(d => d.Path)], cancellationToken);
+        var directories = ReadDirectories();
+        var missing = section.Directories.SelectMany(d => new[] { (d.Owner, true), (d.Group, false) })
+            .Where(x => x.Item2 ? Posix.User(x.Item1) is null : Posix.Group(x.Item1) is null)
+            .Select(x => (x.Item2 ? "user " : "group ") + x.Item1).Distinct().ToList();
         var localContexts = policy is null ? [] : FileContexts.ParseLocalFile(policy.ReadLocal());
-        var labels = policy is null ? [] : await ReadLabelsAsync(host.Processes, live, cancellationToken);
-        var destinationTypes = policy is null ? [] : await DestinationTypesAsync(host.Processes, cancellationToken);
-        return SelinuxDiff.Diff(directories, live, policy is not null, contexts, localContexts, labels, destinationTypes);
+        List<LabelCheck> labels = [];
+        List<(string, string, string)> destinations = [];
+        if (policy is not null)
+        {
+            using var lookup = SelinuxLabels.Open(policy.FileContextsPath);
+            if (policy.Enabled || section.ManageLabelsWhenDisabled)
+            {
+                labels = ReadLabels(directories, lookup);
+            }
+            destinations = DestinationTypes(session.Facts, lookup);
+        }
+        return Task.FromResult(new SelinuxLive(directories, policy, localContexts, labels, destinations, missing));
     }
 
     /// <summary>The label each destination will get: from a desired file context, else from the policy as it is.</summary>
-    private async Task<List<(string Label, string Path, string Type)>> DestinationTypesAsync(ProcessRunner processes, CancellationToken cancellationToken)
+    private List<(string Label, string Path, string Type)> DestinationTypes(FactBag facts, SelinuxLabels? lookup)
     {
-        var desired = contexts.Where(c => c.Present).Select(c => c.Entry).ToList();
+        var desired = section.Contexts.Where(c => c.Present).Select(c => c.Entry).ToList();
         var result = new List<(string, string, string)>();
-        var unknown = destinations.Where(d => FileContexts.DesiredTypeFor(d.Path, true, desired) is null).ToList();
-        var expected = await MatchPathConAsync(processes, [.. unknown.Select(d => d.Path)], cancellationToken);
-        foreach (var (label, path) in destinations)
+        foreach (var destination in facts.All(HostFacts.StorageDestinations))
         {
-            result.Add((label, path, FileContexts.DesiredTypeFor(path, true, desired) ?? FileContexts.TypeOf(expected.GetValueOrDefault(path))));
+            var type = FileContexts.DesiredTypeFor(destination.Path, true, desired)
+                ?? FileContexts.TypeOf(lookup?.Lookup(destination.Path, 0x4000));
+            result.Add((destination.Purpose, destination.Path, type));
         }
         return result;
     }
 
-    private static async Task<Dictionary<string, LiveDirectory>> ReadDirectoriesAsync(ProcessRunner processes, IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    private Dictionary<string, LiveDirectory> ReadDirectories()
     {
         var result = new Dictionary<string, LiveDirectory>(StringComparer.Ordinal);
-        if (paths.Count == 0)
+        foreach (var d in section.Directories)
         {
-            return result;
-        }
-        // One stat for every directory; a missing one only adds a line to stderr.
-        var stat = await processes.RunAsync("stat", ["-c", "%n\t%U\t%G\t%a\t%F", "--", .. paths], check: false, cancellationToken: cancellationToken);
-        foreach (var line in stat.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var f = line.Split('\t');
-            if (f.Length == 5)
+            if (Posix.Stat(d.Path) is not { } stat)
             {
-                if (f[4] != "directory")
-                {
-                    throw new PgStateException($"{f[0]} exists but is a {f[4]}, not a directory");
-                }
-                result[f[0]] = new LiveDirectory(f[0], f[1], f[2], Convert.ToInt32(f[3], 8));
-            }
-        }
-        return result;
-    }
-
-    /// <summary>Actual and expected labels of every file under the managed directories and relabel paths.</summary>
-    private async Task<List<LabelCheck>> ReadLabelsAsync(ProcessRunner processes, Dictionary<string, LiveDirectory> live, CancellationToken cancellationToken)
-    {
-        var desired = contexts.Where(c => c.Present).Select(c => c.Entry).ToList();
-        var roots = directories.Select(d => d.Path).Concat(relabel).Distinct(StringComparer.Ordinal).ToList();
-        var files = new List<(string Root, string Path, bool IsDirectory, string Actual)>();
-        foreach (var root in roots)
-        {
-            if (!live.ContainsKey(root) && !Directory.Exists(root) && !File.Exists(root))
-            {
-                files.Add((root, root, true, "(not created yet)"));
                 continue;
             }
-            var found = await processes.RunAsync("find", [root, "-printf", "%p\t%y\t%Z\n"], check: false, cancellationToken: cancellationToken);
-            foreach (var line in found.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            if (stat.Kind != PosixFileKind.Directory)
             {
-                var f = line.Split('\t');
-                if (f.Length == 3)
-                {
-                    files.Add((root, f[0], f[1] == "d", FileContexts.TypeOf(f[2])));
-                }
+                throw new PgStateException($"{d.Path} exists but is a {stat.Kind.ToString().ToLowerInvariant()}, not a directory");
             }
-        }
-        // The manifest's own rules answer first (they may not be in the policy yet); matchpathcon the rest.
-        var fromManifest = files.Select(f => FileContexts.DesiredTypeFor(f.Path, f.IsDirectory, desired)).ToList();
-        var fromPolicy = await MatchPathConAsync(processes, [.. files.Where((_, i) => fromManifest[i] is null).Select(f => f.Path)], cancellationToken);
-        return [.. files.Select((f, i) => new LabelCheck(f.Root, f.Path, f.Actual,
-            fromManifest[i] ?? FileContexts.TypeOf(fromPolicy.GetValueOrDefault(f.Path))))];
-    }
-
-    /// <summary>What the installed policy says each path should be labelled (matchpathcon, batched).</summary>
-    private static async Task<Dictionary<string, string>> MatchPathConAsync(ProcessRunner processes, IReadOnlyList<string> paths, CancellationToken cancellationToken)
-    {
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var chunk in paths.Chunk(500))
-        {
-            var output = await processes.RunAsync("matchpathcon", ["-n", .. chunk], check: false, cancellationToken: cancellationToken);
-            var lines = output.StandardOutput.Split('\n');
-            for (var i = 0; i < chunk.Length && i < lines.Length; i++)
-            {
-                result[chunk[i]] = lines[i].Trim();
-            }
+            result[d.Path] = new LiveDirectory(d.Path, Posix.UserName(stat.Uid) ?? stat.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Posix.GroupName(stat.Gid) ?? stat.Gid.ToString(System.Globalization.CultureInfo.InvariantCulture), stat.Mode);
         }
         return result;
     }
 
-    public async Task<string?> ApplyAsync(IHostSession host, ResourceChange change, CancellationToken cancellationToken)
+    /// <summary>Actual (security.selinux) and expected labels of every file under the managed directories and relabel paths.</summary>
+    private List<LabelCheck> ReadLabels(Dictionary<string, LiveDirectory> live, SelinuxLabels? lookup)
     {
-        var processes = host.Processes;
+        var desired = section.Contexts.Where(c => c.Present).Select(c => c.Entry).ToList();
+        var roots = section.Directories.Select(d => d.Path).Concat(section.Relabel).Distinct(StringComparer.Ordinal).ToList();
+        var checks = new List<LabelCheck>();
+        foreach (var root in roots)
+        {
+            if (!live.ContainsKey(root) && Posix.Stat(root) is null)
+            {
+                checks.Add(new LabelCheck(root, root, "(not created yet)", FileContexts.DesiredTypeFor(root, true, desired) ?? FileContexts.TypeOf(lookup?.Lookup(root, 0x4000))));
+                continue;
+            }
+            foreach (var (path, isDirectory) in Walk(root))
+            {
+                var actual = FileContexts.TypeOf(Posix.SelinuxLabel(path));
+                // The manifest's own rules answer first (they may not be in the policy yet); the policy answers the rest.
+                var expected = FileContexts.DesiredTypeFor(path, isDirectory, desired) ?? FileContexts.TypeOf(lookup?.Lookup(path, isDirectory ? 0x4000 : 0x8000));
+                checks.Add(new LabelCheck(root, path, actual, expected));
+            }
+        }
+        return checks;
+    }
+
+    /// <summary>The root and everything under it, without following symlinks (as restorecon -R does).</summary>
+    private static IEnumerable<(string Path, bool IsDirectory)> Walk(string root)
+    {
+        var rootStat = Posix.Stat(root, followLinks: false);
+        yield return (root, rootStat?.Kind == PosixFileKind.Directory);
+        if (rootStat?.Kind != PosixFileKind.Directory)
+        {
+            yield break;
+        }
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = true, ReturnSpecialDirectories = false };
+        foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos("*", options))
+        {
+            yield return (entry.FullName, entry is DirectoryInfo && entry.LinkTarget is null);
+        }
+    }
+
+    public override void Diff(SelinuxLive live, Diff<SelinuxAction> diff) => SelinuxDiff.Diff(section, live, diff);
+
+    public override string Digest(SelinuxLive live) =>
+        string.Join(';', live.Directories.Values.OrderBy(v => v.Path, StringComparer.Ordinal).Select(v => $"{v.Path}={v.Owner}:{v.Group}:{v.Mode}"))
+        + "|" + string.Join(';', live.LocalContexts.Select(c => $"{c.Path}/{c.FileType}={c.Context}"))
+        + "|" + string.Join(';', live.Labels.Select(l => $"{l.Path}={l.Actual}"));
+
+    protected override async Task<string?> ApplyAsync(IHostSession session, PlannedChange<SelinuxAction> change, CancellationToken cancellationToken)
+    {
+        var processes = session.Processes;
         switch (change.Payload)
         {
             case EnsureDirectory ensure:
                 var d = ensure.Desired;
-                if (ensure.Create)
+                var done = new List<string>();
+                try
                 {
-                    Directory.CreateDirectory(d.Path);
+                    if (ensure.Create)
+                    {
+                        Directory.CreateDirectory(d.Path);
+                        done.Add($"created {d.Path}");
+                    }
+                    var user = Posix.User(d.Owner) ?? throw new PgStateException($"no user '{d.Owner}' on this host");
+                    var group = Posix.Group(d.Group) ?? throw new PgStateException($"no group '{d.Group}' on this host");
+                    var target = HostFiles.ResolveLinks(d.Path);
+                    Posix.Chown(target, user.Uid, group);
+                    done.Add($"chown {d.Owner}:{d.Group}");
+                    File.SetUnixFileMode(target, (UnixFileMode)d.Mode);
+                    return null;
                 }
-                await processes.RunAsync("chown", [$"{d.Owner}:{d.Group}", "--", d.Path], cancellationToken: cancellationToken);
-                File.SetUnixFileMode(d.Path, (UnixFileMode)d.Mode);
-                return null;
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or PgStateException && done.Count > 0)
+                {
+                    throw new PgStateException($"{e.Message} (done before the failure: {string.Join(", ", done)})");
+                }
             case SemanageFcontext semanage:
-                var e = semanage.Entry;
-                List<string> args = ["fcontext", semanage.Verb, "-f", FileContexts.Letter(e.FileType)];
+                var entry = semanage.Entry;
+                List<string> args = ["fcontext", semanage.Verb, "-f", FileContexts.Letter(entry.FileType)];
                 if (semanage.Verb != "-d")
                 {
-                    args.AddRange(["-t", e.Type]);
-                    if (e.SeUser is not null)
+                    args.AddRange(["-t", entry.Type]);
+                    if (entry.SeUser is not null)
                     {
-                        args.AddRange(["-s", e.SeUser]);
+                        args.AddRange(["-s", entry.SeUser]);
                     }
-                    if (e.Range is not null)
+                    if (entry.Range is not null)
                     {
-                        args.AddRange(["-r", e.Range]);
+                        args.AddRange(["-r", entry.Range]);
                     }
                 }
-                args.Add(e.Path); // the regular expression, as one argument: no shell ever sees it
+                args.Add("--");
+                args.Add(entry.Path); // the regular expression, as one argument: no shell ever sees it
                 await processes.RunAsync("semanage", args, TimeSpan.FromMinutes(3), cancellationToken: cancellationToken);
                 return null;
-            case Relabel relabelRoot:
+            case Relabel relabel:
                 var policy = SelinuxPolicy.Read() ?? throw new PgStateException("no SELinux policy installed");
                 var result = policy.Enabled
-                    ? await processes.RunAsync("restorecon", ["-R", "-v", "--", relabelRoot.Root], TimeSpan.FromMinutes(10), cancellationToken: cancellationToken)
-                    : await processes.RunAsync("setfiles", ["-F", "-v", policy.FileContextsPath, relabelRoot.Root], TimeSpan.FromMinutes(10), cancellationToken: cancellationToken);
+                    ? await processes.RunAsync("restorecon", ["-R", "-v", "--", relabel.Root], TimeSpan.FromMinutes(10), cancellationToken: cancellationToken)
+                    : await processes.RunAsync("setfiles", ["-F", "-v", policy.FileContextsPath, relabel.Root], TimeSpan.FromMinutes(10), cancellationToken: cancellationToken);
                 var count = result.StandardOutput.Split('\n').Count(l => l.StartsWith("Relabeled", StringComparison.Ordinal));
-                return $"{count} file(s) relabelled under {relabelRoot.Root} ({(policy.Enabled ? "restorecon" : "setfiles -F, SELinux disabled")})";
+                return $"{count} file(s) relabelled under {relabel.Root} ({(policy.Enabled ? "restorecon" : "setfiles -F, SELinux disabled")})";
             default:
                 throw new InvalidOperationException("unknown selinux change");
         }
@@ -257,7 +300,7 @@ public sealed record SelinuxPolicy(string Name, string FileContextsPath, bool En
         }
         var type = File.ReadAllLines(config).Select(l => l.Trim()).Where(l => l.StartsWith("SELINUXTYPE=", StringComparison.Ordinal))
             .Select(l => l["SELINUXTYPE=".Length..].Trim()).LastOrDefault();
-        if (string.IsNullOrEmpty(type))
+        if (string.IsNullOrEmpty(type) || type.Contains('/', StringComparison.Ordinal))
         {
             return null;
         }
@@ -272,28 +315,23 @@ public sealed record SelinuxPolicy(string Name, string FileContextsPath, bool En
 public sealed record LabelCheck(string Root, string Path, string Actual, string Expected);
 
 /// <summary>The pure part: desired vs live directories, file contexts and labels.</summary>
-public static class SelinuxDiff
+internal static class SelinuxDiff
 {
     public const string Module = "selinux";
 
-    public static ModuleDiff Diff(
-        IReadOnlyList<DesiredDirectory> directories,
-        IReadOnlyDictionary<string, LiveDirectory> live,
-        bool policyPresent,
-        IReadOnlyList<DesiredContext> contexts,
-        IReadOnlyList<FileContextEntry> localContexts,
-        IReadOnlyList<LabelCheck> labels,
-        IReadOnlyList<(string Label, string Path, string Type)> destinations)
+    public static void Diff(SelinuxSection section, SelinuxLive live, Diff<SelinuxAction> diff)
     {
-        var changes = new List<ResourceChange>();
-        var warnings = new List<PlanWarning>();
         string Show(string owner, string group, int mode) => $"{owner}:{group} {Convert.ToString(mode, 8).PadLeft(4, '0')}";
-        foreach (var d in directories)
+        foreach (var account in live.MissingAccounts)
+        {
+            diff.Warn(null, $"the {account} named in spec.directories does not exist on this host: apply will fail until it does");
+        }
+        foreach (var d in section.Directories)
         {
             var address = $"directories[\"{d.Path}\"]";
-            if (!live.TryGetValue(d.Path, out var l))
+            if (!live.Directories.TryGetValue(d.Path, out var l))
             {
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Create, null, Show(d.Owner, d.Group, d.Mode), Activation.None) { Payload = new EnsureDirectory(d, true) });
+                diff.Add(address, ChangeAction.Create, null, Show(d.Owner, d.Group, d.Mode), Activation.None, new EnsureDirectory(d, true));
             }
             else if (l.Owner != d.Owner || l.Group != d.Group || l.Mode != d.Mode)
             {
@@ -306,39 +344,44 @@ public static class SelinuxDiff
                 {
                     what.Add("chmod");
                 }
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Update, Show(l.Owner, l.Group, l.Mode), Show(d.Owner, d.Group, d.Mode), Activation.None, string.Join(" + ", what)) { Payload = new EnsureDirectory(d, false) });
+                diff.Add(address, ChangeAction.Update, Show(l.Owner, l.Group, l.Mode), Show(d.Owner, d.Group, d.Mode), Activation.None, new EnsureDirectory(d, false), string.Join(" + ", what));
             }
         }
-        if (!policyPresent)
+        if (live.Policy is null)
         {
-            if (contexts.Count > 0 || labels.Count > 0)
+            if (section.Contexts.Count > 0 || section.Directories.Count > 0 || section.Relabel.Count > 0)
             {
-                warnings.Add(new PlanWarning(null, Module, "not applicable: no SELinux policy is installed, so file contexts and labels are not managed (set spec.selinux.required: true to make this an error)"));
+                diff.Warn(null, "not applicable: no SELinux policy is installed, so file contexts and labels are not managed (set spec.selinux.required: true to make this an error)");
             }
-            return new ModuleDiff(changes, [], warnings, Digest(live, localContexts, labels));
+            return;
         }
-        foreach (var c in contexts)
+        foreach (var c in section.Contexts)
         {
             var address = $"selinux.fcontext[\"{c.Entry.Path}\"]" + (c.Entry.FileType == "all files" ? "" : $"[{c.Entry.FileType}]");
-            var existing = localContexts.FirstOrDefault(x => x.Key == c.Entry.Key);
+            var existing = live.LocalContexts.FirstOrDefault(x => x.Key == c.Entry.Key);
             if (!c.Present)
             {
                 if (existing is not null)
                 {
-                    changes.Add(new ResourceChange(address, Module, ChangeAction.Delete, existing.Context, null, Activation.None, "semanage fcontext -d") { Payload = new SemanageFcontext("-d", existing) });
+                    diff.Add(address, ChangeAction.Delete, existing.Context, null, Activation.None, new SemanageFcontext("-d", existing), "semanage fcontext -d");
                 }
                 continue;
             }
             if (existing is null)
             {
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Create, null, c.Entry.Context, Activation.None, "semanage fcontext -a") { Payload = new SemanageFcontext("-a", c.Entry) });
+                diff.Add(address, ChangeAction.Create, null, c.Entry.Context, Activation.None, new SemanageFcontext("-a", c.Entry), "semanage fcontext -a");
             }
             else if (existing.Type != c.Entry.Type || (c.Entry.SeUser is not null && existing.SeUser != c.Entry.SeUser) || (c.Entry.Range is not null && existing.Range != c.Entry.Range))
             {
-                changes.Add(new ResourceChange(address, Module, ChangeAction.Update, existing.Context, c.Entry.Context, Activation.None, "semanage fcontext -m") { Payload = new SemanageFcontext("-m", c.Entry) });
+                diff.Add(address, ChangeAction.Update, existing.Context, c.Entry.Context, Activation.None, new SemanageFcontext("-m", c.Entry), "semanage fcontext -m");
             }
         }
-        foreach (var group in labels.GroupBy(l => l.Root))
+        if (!live.Policy.Enabled && !section.ManageLabelsWhenDisabled && (section.Directories.Count > 0 || section.Relabel.Count > 0))
+        {
+            diff.Warn(null, "SELinux is disabled here, so files get no labels and pgstate does not count them as drift; file contexts are still managed, " +
+                "and once SELinux is enabled the next apply restores the labels (set spec.selinux.labelsWhenDisabled: manage to write them now with setfiles -F)");
+        }
+        foreach (var group in live.Labels.GroupBy(l => l.Root))
         {
             // <<none>>: the policy assigns nothing there, restorecon leaves such files alone.
             var wrong = group.Where(l => l.Actual != l.Expected && l.Expected is not ("(unlabelled)" or "<<none>>")).ToList();
@@ -349,26 +392,21 @@ public static class SelinuxDiff
             var created = wrong.All(w => w.Actual == "(not created yet)");
             var transitions = string.Join(", ", wrong.GroupBy(w => (w.Actual, w.Expected)).Select(t => $"{t.Count()} × {t.Key.Actual} → {t.Key.Expected}"));
             var examples = string.Join(", ", wrong.Take(3).Select(w => w.Path)) + (wrong.Count > 3 ? ", …" : "");
-            changes.Add(new ResourceChange($"selinux.labels[\"{group.Key}\"]", Module, ChangeAction.Update,
+            diff.Add($"selinux.labels[\"{group.Key}\"]", ChangeAction.Update,
                 created ? "(directory not created yet)" : $"{wrong.Count} file(s) mislabelled: {transitions}",
-                wrong[0].Expected, Activation.None,
-                created ? "labelled after it is created" : $"e.g. {examples}")
-            { Payload = new Relabel(group.Key) });
+                wrong[0].Expected, Activation.None, new Relabel(group.Key),
+                created ? "labelled after it is created" : $"e.g. {examples}");
         }
-        foreach (var (label, path, type) in destinations)
+        // Under a disabled SELinux the label warning is hypothetical noise, unless labels are managed anyway.
+        foreach (var (label, path, type) in live.Policy.Enabled || section.ManageLabelsWhenDisabled ? live.Destinations : [])
         {
             if (!PostgresLabels.Writable.Contains(type))
             {
-                warnings.Add(new PlanWarning(null, Module,
-                    $"the {label} {path} gets {(type == "<<none>>" ? "no label of its own from the policy (<<none>>)" : $"the label {type} from the policy")}, which postgresql_t cannot write: writes there will fail with \"Permission denied\" under enforcing SELinux. " +
-                    $"Add to spec.selinux.fileContexts: {{path: \"{path}(/.*)?\", type: postgresql_db_t}} (and list {path} in spec.directories)"));
+                var given = type == "<<none>>" ? "no label of its own from the policy" : $"the label {type} from the policy";
+                diff.Warn(null,
+                    $"the {label} {path} gets {given}, which postgresql_t cannot write: writes there will fail with \"Permission denied\" under enforcing SELinux. " +
+                    $"Add to spec.selinux.fileContexts: {{path: \"{path}(/.*)?\", type: postgresql_db_t}} (and list {path} in spec.directories)");
             }
         }
-        return new ModuleDiff(changes, [], warnings, Digest(live, localContexts, labels));
     }
-
-    private static string Digest(IReadOnlyDictionary<string, LiveDirectory> live, IReadOnlyList<FileContextEntry> contexts, IReadOnlyList<LabelCheck> labels) =>
-        string.Join(';', live.Values.OrderBy(v => v.Path, StringComparer.Ordinal).Select(v => $"{v.Path}={v.Owner}:{v.Group}:{v.Mode}"))
-        + "|" + string.Join(';', contexts.Select(c => $"{c.Path}/{c.FileType}={c.Context}"))
-        + "|" + string.Join(';', labels.Select(l => $"{l.Path}={l.Actual}"));
 }

@@ -39,7 +39,7 @@ public class EndToEndTests(ClusterFixture fixture) : IClassFixture<ClusterFixtur
         var json = await RunAsync("plan", "--format", "json", file);
         Assert.Equal(2, json.ExitCode);
         using var parsed = System.Text.Json.JsonDocument.Parse(json.StandardOutput);
-        Assert.Equal(1, parsed.RootElement.GetProperty("formatVersion").GetInt32());
+        Assert.Equal(2, parsed.RootElement.GetProperty("formatVersion").GetInt32());
 
         var apply = await RunAsync("apply", "--auto-approve", file);
         Assert.Equal(0, apply.ExitCode);

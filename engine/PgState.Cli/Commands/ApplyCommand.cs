@@ -1,7 +1,8 @@
 using System.CommandLine;
-using PgState.Engine.Host;
-using PgState.Engine.Planning;
 using PgState.Engine.Diagnostics;
+using PgState.Engine.Host;
+using PgState.Engine.Manifests;
+using PgState.Engine.Planning;
 using PgState.Engine.Rendering;
 using PgState.Engine.Resources;
 
@@ -16,18 +17,26 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
     {
         var files = CommonOptions.Files();
         var autoApprove = new Option<bool>("--auto-approve") { Description = "Apply without asking for 'yes' (needed when there is no terminal)." };
-        var lockTimeout = new Option<string>("--lock-timeout") { HelpName = "DURATION", Description = "Wait this long for another apply on the same host to finish (e.g. 30s, 5min). Default: fail at once.", DefaultValueFactory = _ => "0s" };
-        var allowLockout = new Option<bool>("--allow-lockout") { Description = "Apply a pg_hba.conf after which no rule would let pgstate's own connection in." };
+        var lockTimeout = new Option<string>("--lock-timeout") { HelpName = "DURATION", Description = "Wait this long for another apply on the same server to finish (e.g. 30s, 5min). Default: fail at once.", DefaultValueFactory = _ => "0s" };
+        var allowLockout = new Option<bool>("--allow-lockout") { Description = "Apply a pg_hba.conf after which no rule would let pgstate's own connection (or live sessions) in." };
         var host = CommonOptions.PgHost();
         var port = CommonOptions.PgPort();
         var user = CommonOptions.PgUser();
-        var command = new Command("apply", "Make the host match the manifests. Shows the plan and asks for 'yes' on a terminal. Exit 0 done, 1 error.")
+        var command = new Command("apply", "Make the host match the manifests (or apply a reviewed saved plan.json, without asking). Shows the plan and asks for 'yes' on a terminal. Exit 0 done, 1 error.")
         {
             files, autoApprove, allowLockout, lockTimeout, host, port, user,
         };
-        command.SetAction((result, ct) => RunAsync(
-            new Arguments(result.GetValue(files)!, result.GetValue(autoApprove),
-                new ConnectionOverride(result.GetValue(host), result.GetValue(port), result.GetValue(user)), result.GetValue(allowLockout), Engine.Manifests.Durations.Parse(result.GetValue(lockTimeout)!)), ct));
+        command.SetAction((result, ct) =>
+        {
+            var lockText = result.GetValue(lockTimeout)!;
+            if (!Durations.TryParse(lockText, out var lockValue, out var error))
+            {
+                io.Error.WriteLine($"pgstate: error: --lock-timeout: {error}");
+                return Task.FromResult(ExitCodes.Error);
+            }
+            return RunAsync(new Arguments(result.GetValue(files)!, result.GetValue(autoApprove),
+                new ConnectionOverride(result.GetValue(host), result.GetValue(port), result.GetValue(user)), result.GetValue(allowLockout), lockValue), ct);
+        });
         return command;
     }
 
@@ -39,6 +48,16 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
         if (args.Files.Count == 1 && args.Files[0].EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
             saved = SavedPlanFormat.Read(args.Files[0]);
+            if (!saved.IntegrityChecked)
+            {
+                io.Error.WriteLine($"pgstate: error: refusing to apply {args.Files[0]}: plan formatVersion {saved.FormatVersion} carries no digest and no server identity; make a new plan with this pgstate");
+                return ExitCodes.Error;
+            }
+            if (saved.Manifests.Count == 0)
+            {
+                io.Error.WriteLine($"pgstate: error: {args.Files[0]} names no manifests: write saved plans with pgstate plan --out");
+                return ExitCodes.Error;
+            }
             foreach (var m in saved.Manifests)
             {
                 if (!File.Exists(m.Path) || SavedPlanFormat.Hash(m.Path).Sha256 != m.Sha256)
@@ -46,11 +65,6 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
                     io.Error.WriteLine($"pgstate: error: refusing to apply {args.Files[0]}: manifest {m.Path} changed since the plan was made; run pgstate plan again");
                     return ExitCodes.Error;
                 }
-            }
-            if (saved.Manifests.Count == 0)
-            {
-                io.Error.WriteLine($"pgstate: error: {args.Files[0]} names no manifests: write saved plans with pgstate plan --out");
-                return ExitCodes.Error;
             }
             files = [.. saved.Manifests.Select(m => m.Path)];
             overrides = new ConnectionOverride(saved.Overrides.Host, saved.Overrides.Port, saved.Overrides.User);
@@ -66,20 +80,31 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
             await using var session = await workflow.ConnectAsync(host, cancellationToken);
             session.Allowances = args.AllowLockout ? new HashSet<string> { "lockout" } : new HashSet<string>();
             await using var hostLock = await ApplyLock.AcquireAsync(session, args.LockTimeout, cancellationToken);
-            if (!await workflow.ValidateLiveAsync(host, session, "text", cancellationToken))
+            if (await workflow.PlanAsync(host, session, forApply: true, cancellationToken) is not { } plan)
             {
                 return ExitCodes.Error;
             }
-            var plan = await PlanEngine.PlanAsync(host.Modules, session, cancellationToken);
             if (saved is not null)
             {
-                // A saved plan is applied only if the host is still exactly as it was planned: never re-plan silently.
+                // A saved plan is applied only to the server it was made for, and only if that server is still exactly as planned.
                 var savedHost = saved.Plans.FirstOrDefault(p => p.Host == plan.Host);
-                var stale = savedHost is null ? ["the saved plan has no entry for this host"] : SavedPlanFormat.StaleResources(savedHost, plan);
-                if (stale.Count > 0)
+                var problems = new List<string>();
+                if (savedHost is null)
                 {
-                    io.Error.WriteLine($"pgstate: error: refusing to apply {args.Files[0]} to host \"{plan.Host}\": the host changed since the plan was made:");
-                    foreach (var s in stale)
+                    problems.Add("the saved plan has no entry for this host");
+                }
+                else
+                {
+                    if (plan.Server is { } now && SavedPlanFormat.WrongServer(savedHost, now) is { } wrong)
+                    {
+                        problems.Add(wrong);
+                    }
+                    problems.AddRange(SavedPlanFormat.StaleResources(savedHost, plan));
+                }
+                if (problems.Count > 0)
+                {
+                    io.Error.WriteLine($"pgstate: error: refusing to apply {args.Files[0]} to host \"{plan.Host}\": the host changed since the plan was made (or is not the server it was made for):");
+                    foreach (var s in problems)
                     {
                         io.Error.WriteLine($"  - {s}");
                     }
@@ -97,7 +122,7 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
             {
                 return ExitCodes.Error;
             }
-            var result = await PlanEngine.ApplyAsync(host.Modules, session, plan, m => io.Error.WriteLine("pgstate: " + m), cancellationToken);
+            var result = await PlanEngine.ApplyAsync(host, session, plan, workflow.Log, cancellationToken);
             Report(result);
             if (!result.Succeeded)
             {
@@ -136,9 +161,9 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
         var changed = result.Applied.Count(c => c.Action == ChangeAction.Update);
         var destroyed = result.Applied.Count(c => c.Action is ChangeAction.Delete or ChangeAction.Replace);
         o.WriteLine();
-        if (result.Failed is { } failed)
+        if (!result.Succeeded)
         {
-            o.WriteLine("Apply failed. Changes applied:");
+            o.WriteLine(result.Interrupted ? "Apply interrupted (SIGINT/SIGTERM) between changes. Changes applied:" : "Apply failed. Changes applied:");
             foreach (var c in result.Applied)
             {
                 o.WriteLine($"  ✓ {c.Address}");
@@ -147,7 +172,14 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
             {
                 o.WriteLine("  (none)");
             }
-            o.WriteLine($"Failed:\n  ✗ {failed.Change.Address}: {failed.Error}");
+            foreach (var a in result.Activations)
+            {
+                o.WriteLine($"  ✓ configuration {a}");
+            }
+            if (result.Failed is { } failed)
+            {
+                o.WriteLine($"Failed:\n  ✗ {failed.Change.Address}: {failed.Error}");
+            }
             if (result.NotAttempted.Count > 0)
             {
                 o.WriteLine("Not attempted:");
@@ -155,6 +187,14 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
                 {
                     o.WriteLine($"  · {c.Address}");
                 }
+            }
+            if (result.Interrupted && result.Applied.Any(c => c.Activation != Activation.None))
+            {
+                o.WriteLine("Written but not activated (no reload was done after the interruption): the next plan shows them as pending.");
+            }
+            if (result.AfterError is { } afterError)
+            {
+                o.WriteLine($"Not confirmed: {afterError}");
             }
             o.WriteLine("Run pgstate plan to see what is left.");
             return;
@@ -164,7 +204,7 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
         {
             o.WriteLine("PostgreSQL was restarted to activate restart-only settings.");
         }
-        foreach (var p in result.After.Pending)
+        foreach (var p in result.After?.Pending ?? [])
         {
             o.WriteLine($"Pending: {p.Address} = \"{p.Value}\": {(p.Needs == Activation.Restart ? "restart" : "reload")} pending — {p.Note}");
         }

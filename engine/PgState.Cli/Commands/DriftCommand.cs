@@ -33,9 +33,10 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
         {
             files, format, report, metrics, strict, probe, probeTimeout, host, port, user,
         };
-        command.SetAction((r, ct) => RunAsync(new Arguments(r.GetValue(files)!, Enum.Parse<OutputFormat>(r.GetValue(format)!, ignoreCase: true),
-            r.GetValue(report), r.GetValue(metrics), new ConnectionOverride(r.GetValue(host), r.GetValue(port), r.GetValue(user)),
-            new CheckOptions(r.GetValue(probe), Engine.Manifests.Durations.Parse(r.GetValue(probeTimeout)!)), r.GetValue(strict)), ct));
+        command.SetAction((r, ct) => CheckCommand.Options(io, r.GetValue(probe), r.GetValue(probeTimeout)!) is { } options
+            ? RunAsync(new Arguments(r.GetValue(files)!, Enum.Parse<OutputFormat>(r.GetValue(format)!, ignoreCase: true),
+                r.GetValue(report), r.GetValue(metrics), new ConnectionOverride(r.GetValue(host), r.GetValue(port), r.GetValue(user)), options, r.GetValue(strict)), ct)
+            : Task.FromResult(ExitCodes.Error));
         return command;
     }
 
@@ -43,7 +44,8 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
 
     public async Task<int> RunAsync(Arguments args, CancellationToken cancellationToken)
     {
-        var hosts = workflow.Load(args.Files, args.Overrides, connectEarly: true);
+        // Nightly runs have no CI secrets: modules read what they can (pgstate's credentials store) and say what they could not compare.
+        var hosts = workflow.Load(args.Files, args.Overrides, connectEarly: true, secrets: SecretCheck.Skip);
         if (hosts is null)
         {
             return ExitCodes.Error;
@@ -53,12 +55,12 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
         foreach (var host in hosts)
         {
             await using var session = await workflow.ConnectAsync(host, cancellationToken);
-            if (!await workflow.ValidateLiveAsync(host, session, "text", cancellationToken))
+            if (await workflow.PlanAsync(host, session, forApply: false, cancellationToken) is not { } plan)
             {
                 return ExitCodes.Error;
             }
-            plans.Add((await PlanEngine.PlanAsync(host.Modules, session, cancellationToken), [.. host.Modules.Where(m => m is not ICheckedModule).Select(m => m.Name)]));
-            checks.Add((host.Host.Name, await PlanEngine.CheckAsync(host.Modules, session, args.Checks ?? new CheckOptions(false, TimeSpan.FromSeconds(30)), cancellationToken)));
+            plans.Add((plan, [.. host.Resources.Select(m => m.Name)]));
+            checks.Add((host.Host.Name, await PlanEngine.CheckAsync(host, session, args.Checks ?? new CheckOptions(false, TimeSpan.FromSeconds(30)), cancellationToken)));
         }
         var hostPlans = plans.Select(p => p.Plan).ToList();
         if (args.Format == OutputFormat.Json)
@@ -117,7 +119,7 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
                 sb.Append(CultureInfo.InvariantCulture, $"pgstate_drift_changes{{host=\"{Label(plan.Host)}\",module=\"{Label(module)}\"}} {n}\n");
             }
         }
-        sb.Append("# HELP pgstate_check_status Health check status: 0 ok, 1 warn, 2 fail.\n");
+        sb.Append("# HELP pgstate_check_status Health check status: 0 ok, 1 warn, 2 fail, -1 skipped (not run here; see the report for why).\n");
         sb.Append("# TYPE pgstate_check_status gauge\n");
         foreach (var (plan, _) in plans)
         {
@@ -128,8 +130,18 @@ internal sealed class DriftCommand(IOContext io, HostWorkflow workflow)
         {
             foreach (var c in results)
             {
-                var value = c.Status switch { CheckStatus.Fail => 2, CheckStatus.Warn => 1, _ => 0 };
+                var value = c.Status switch { CheckStatus.Fail => 2, CheckStatus.Warn => 1, CheckStatus.Skipped => -1, _ => 0 };
                 sb.Append(CultureInfo.InvariantCulture, $"pgstate_check_status{{host=\"{Label(host)}\",check=\"{Label(c.Id)}\"}} {value}\n");
+            }
+        }
+        var measured = checks.SelectMany(h => h.Checks.Where(c => c.Metrics is not null).SelectMany(c => c.Metrics!.Select(m => (h.Host, c.Id, Name: m.Key, m.Value)))).ToList();
+        foreach (var group in measured.GroupBy(m => m.Name).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"# HELP pgstate_check_{group.Key} Measured by a health check (see the check id).\n");
+            sb.Append(CultureInfo.InvariantCulture, $"# TYPE pgstate_check_{group.Key} gauge\n");
+            foreach (var m in group)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"pgstate_check_{group.Key}{{host=\"{Label(m.Host)}\",check=\"{Label(m.Id)}\"}} {m.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
             }
         }
         sb.Append("# HELP pgstate_last_run_timestamp_seconds When pgstate drift last ran.\n");

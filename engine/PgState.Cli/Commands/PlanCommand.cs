@@ -15,7 +15,7 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
     {
         var files = CommonOptions.Files();
         var format = CommonOptions.Format("How to print the plan: text, markdown (for a pull request) or json.", "text", "markdown", "json");
-        var output = new Option<string?>("--out") { HelpName = "plan.json", Description = "Also write the plan as JSON to this file." };
+        var output = new Option<string?>("--out") { HelpName = "plan.json", Description = "Also write the plan as JSON to this file (a saved plan for apply)." };
         var host = CommonOptions.PgHost();
         var port = CommonOptions.PgPort();
         var user = CommonOptions.PgUser();
@@ -31,12 +31,11 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
 
     public async Task<int> RunAsync(Arguments args, CancellationToken cancellationToken)
     {
-        var plans = await PlanAllAsync(io, workflow, args.Files, args.Overrides, cancellationToken);
+        var plans = await PlanAllAsync(workflow, args.Files, args.Overrides, cancellationToken);
         if (plans is null)
         {
             return ExitCodes.Error;
         }
-        Timings.Mark("planned");
         io.Output.Write(PlanRenderer.Render(plans, args.Format, io.Colour));
         Timings.Mark("rendered");
         if (args.Out is not null)
@@ -50,7 +49,7 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
     }
 
     /// <summary>Load, validate, connect and plan every host; null (after printing why) on any error.</summary>
-    internal static async Task<IReadOnlyList<HostPlan>?> PlanAllAsync(IOContext io, HostWorkflow workflow, IReadOnlyList<string> files, ConnectionOverride overrides, CancellationToken cancellationToken)
+    internal static async Task<IReadOnlyList<HostPlan>?> PlanAllAsync(HostWorkflow workflow, IReadOnlyList<string> files, ConnectionOverride overrides, CancellationToken cancellationToken)
     {
         var hosts = workflow.Load(files, overrides, connectEarly: true);
         if (hosts is null)
@@ -61,11 +60,11 @@ internal sealed class PlanCommand(IOContext io, HostWorkflow workflow)
         foreach (var host in hosts)
         {
             await using var session = await workflow.ConnectAsync(host, cancellationToken);
-            if (!await workflow.ValidateLiveAsync(host, session, "text", cancellationToken))
+            if (await workflow.PlanAsync(host, session, forApply: false, cancellationToken) is not { } plan)
             {
                 return null;
             }
-            plans.Add(await PlanEngine.PlanAsync(host.Modules, session, cancellationToken));
+            plans.Add(plan);
         }
         return plans;
     }

@@ -1,15 +1,19 @@
+using System.Security.Cryptography;
+using System.Text;
 using Npgsql;
 using PgState.Engine.Diagnostics;
 
 namespace PgState.Engine.Host;
 
 /// <summary>
-/// One apply per host at a time: a PostgreSQL advisory lock (seen by every pgstate on any machine)
-/// and a lock file on this machine. A second apply fails fast, naming the holder and since when,
-/// or waits up to --lock-timeout.
+/// One apply per server at a time: a PostgreSQL advisory lock (seen by every pgstate on any machine)
+/// and a lock file on this machine, both keyed on the server itself (system identifier and data
+/// directory), not on the manifest's name, so two manifests for one server never apply at once.
 /// </summary>
 public sealed class ApplyLock : IAsyncDisposable
 {
+    private const int SharingViolation = unchecked((int)0x80070020);
+
     private readonly NpgsqlConnection _connection;
     private readonly long _key;
     private readonly FileStream _file;
@@ -21,60 +25,73 @@ public sealed class ApplyLock : IAsyncDisposable
         _file = file;
     }
 
-    public static string Directory => Environment.GetEnvironmentVariable("PGSTATE_LOCK_DIR") is { Length: > 0 } d ? d : "/run/lock";
+    public static long KeyFor(string identity) =>
+        BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("pgstate:" + identity)), 0);
 
-    public static long KeyFor(string host) =>
-        BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("pgstate:" + host)), 0);
+    public static string FileFor(HostPaths paths, ServerInfo server) =>
+        Path.Combine(paths.LockDirectory, $"pgstate-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(server.Identity)))[..16]}.lock");
 
     public static async Task<ApplyLock> AcquireAsync(IHostSession session, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var key = KeyFor(session.Host.Name);
-        // Per host name and server: two hosts may share a name in different repos, never a server.
-        var target = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(session.Host.Connection.Describe())))[..12];
-        var path = Path.Combine(Directory, $"pgstate-{session.Host.Name}-{target}.lock");
+        var key = KeyFor(session.Server.Identity);
+        var path = FileFor(session.Paths, session.Server);
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            string? holder = null;
-            FileStream? file = null;
+            string holder;
+            FileStream? file;
             try
             {
-                System.IO.Directory.CreateDirectory(Directory);
+                Directory.CreateDirectory(session.Paths.LockDirectory);
                 file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
-            catch (IOException)
+            catch (IOException e) when (e.HResult == SharingViolation)
             {
+                file = null;
                 holder = $"lock file {path}: {ReadHolder(path)}";
-            }
-            if (file is not null)
-            {
-                await using var cmd = new NpgsqlCommand("select pg_try_advisory_lock($1)", session.Connection) { Parameters = { new() { Value = key } } };
-                if ((bool)(await cmd.ExecuteScalarAsync(cancellationToken))!)
+                if (DateTime.UtcNow >= deadline)
                 {
-                    file.SetLength(0);
-                    file.Write(System.Text.Encoding.UTF8.GetBytes($"pid {Environment.ProcessId} on {Environment.MachineName} since {DateTime.UtcNow:O}\n"));
-                    file.Flush();
-                    return new ApplyLock(session.Connection, key, file);
+                    throw Busy(session, holder);
                 }
-                await file.DisposeAsync();
-                holder = await AdvisoryHolderAsync(session.Connection, key, cancellationToken);
+                await Task.Delay(250, cancellationToken);
+                continue;
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Not "another apply is running": the lock cannot be taken at all (read-only, permissions).
+                throw new PgStateException($"cannot create the apply lock file {path}: {e.Message} (set PGSTATE_LOCK_DIR to a writable directory)");
+            }
+            await using var cmd = new NpgsqlCommand("select pg_try_advisory_lock($1)", session.Connection) { Parameters = { new() { Value = key } } };
+            if ((bool)(await cmd.ExecuteScalarAsync(cancellationToken))!)
+            {
+                file.SetLength(0);
+                file.Write(Encoding.UTF8.GetBytes($"pid {Environment.ProcessId} on {Environment.MachineName} for host '{session.Host.Name}' since {DateTime.UtcNow:O}\n"));
+                file.Flush();
+                return new ApplyLock(session.Connection, key, file);
+            }
+            await file.DisposeAsync();
+            holder = await AdvisoryHolderAsync(session.Connection, key, cancellationToken);
             if (DateTime.UtcNow >= deadline)
             {
-                throw new PgStateException($"another pgstate apply is running on host '{session.Host.Name}': {holder}. Retry later or pass --lock-timeout to wait.");
+                throw Busy(session, holder);
             }
             await Task.Delay(250, cancellationToken);
         }
     }
+
+    private static PgStateException Busy(IHostSession session, string holder) =>
+        new($"another pgstate apply is running on this server (host '{session.Host.Name}', {session.Server.Identity}): {holder}. Retry later or pass --lock-timeout to wait.");
 
     private static string ReadHolder(string path)
     {
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            return new StreamReader(stream).ReadToEnd().Trim() is { Length: > 0 } s ? s : "held";
+            var buffer = new byte[512];
+            var n = stream.Read(buffer);
+            return Encoding.UTF8.GetString(buffer, 0, n).Trim() is { Length: > 0 } s ? s : "held";
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return "held";
         }
@@ -100,8 +117,12 @@ public sealed class ApplyLock : IAsyncDisposable
             if (_connection.State == System.Data.ConnectionState.Open)
             {
                 await using var cmd = new NpgsqlCommand("select pg_advisory_unlock($1)", _connection) { Parameters = { new() { Value = _key } } };
-                await cmd.ExecuteScalarAsync();
+                await cmd.ExecuteScalarAsync(CancellationToken.None);
             }
+        }
+        catch (NpgsqlException)
+        {
+            // the connection is gone; so is the session's advisory lock
         }
         finally
         {

@@ -1,10 +1,13 @@
+using System.Buffers.Binary;
+using System.Globalization;
 using Npgsql;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Manifests;
+using PgState.Engine.Resources;
 
 namespace PgState.Engine.Host;
 
-/// <summary>What modules get to read and change a host: one PostgreSQL connection and the process runner.</summary>
+/// <summary>What modules get to read and change a host.</summary>
 public interface IHostSession
 {
     HostManifest Host { get; }
@@ -15,7 +18,16 @@ public interface IHostSession
 
     ServerInfo Server { get; }
 
+    SecretResolver Secrets { get; }
+
+    HostPaths Paths { get; }
+
+    FactBag Facts { get; }
+
     Func<string, string?> Environment { get; }
+
+    /// <summary>Progress for the operator (stderr).</summary>
+    Action<string> Log { get; }
 
     /// <summary>Risks the operator accepted on the command line (e.g. "lockout" for --allow-lockout).</summary>
     IReadOnlySet<string> Allowances { get; }
@@ -24,19 +36,47 @@ public interface IHostSession
     Task<NpgsqlConnection> OpenDatabaseAsync(string database, CancellationToken cancellationToken);
 }
 
-public sealed record ServerInfo(int VersionNum, string Version, string DataDirectory, bool IsSuperuser, string SessionUser);
+/// <summary>What the server says about itself, read once per connection.</summary>
+public sealed record ServerInfo(
+    int VersionNum,
+    string Version,
+    string DataDirectory,
+    bool IsSuperuser,
+    string SessionUser,
+    string? HbaFile,
+    string? ConfigFile,
+    int Port,
+    bool InRecovery,
+    bool CanReadAllSettings,
+    bool IsMonitor)
+{
+    public int Major => VersionNum / 10000;
+
+    /// <summary>pg_control's system identifier, read from the data directory when pgstate can (root or the server's user).</summary>
+    public string? SystemIdentifier { get; init; }
+
+    /// <summary>Who identifies the cluster in locks and saved plans: system identifier and data directory (or port).</summary>
+    public string Identity => $"{SystemIdentifier ?? "unknown-system"}:{(DataDirectory.Length > 0 ? DataDirectory : "port " + Port)}";
+}
 
 /// <summary>Opens and owns the connection to one host; knows how to reload and restart the server.</summary>
 public sealed class HostSession : IHostSession, IAsyncDisposable
 {
+    /// <summary>Settings every pgstate session pins, whatever the role or database says (quoting relies on them).</summary>
+    public const string PinnedOptions = "-c standard_conforming_strings=on -c search_path=pg_catalog -c client_min_messages=warning";
+
     private NpgsqlConnection? _connection;
     private NpgsqlDataSource? _dataSource;
 
-    private HostSession(HostManifest host, ProcessRunner processes, Func<string, string?> environment)
+    private HostSession(HostManifest host, ProcessRunner processes, Func<string, string?> environment, HostPaths paths, FactBag facts, Action<string> log)
     {
         Host = host;
         Processes = processes;
         Environment = environment;
+        Secrets = new SecretResolver(environment);
+        Paths = paths;
+        Facts = facts;
+        Log = log;
     }
 
     public HostManifest Host { get; private set; }
@@ -44,6 +84,14 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
     public ProcessRunner Processes { get; }
 
     public Func<string, string?> Environment { get; }
+
+    public SecretResolver Secrets { get; }
+
+    public HostPaths Paths { get; private set; }
+
+    public FactBag Facts { get; private set; }
+
+    public Action<string> Log { get; set; }
 
     public ServerInfo Server { get; private set; } = null!;
 
@@ -54,24 +102,27 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
     /// <summary>Opens a session for a connection before the manifest is fully checked (see HostWorkflow).</summary>
     public static async Task<HostSession> OpenAsync(ConnectionSpec connection, ProcessRunner processes, Func<string, string?> environment, CancellationToken cancellationToken)
     {
-        var placeholder = new HostManifest(new ManifestDocument("", [], new SourcePosition("", 1, 1)), "", connection, null,
-            new RestartSpec(RestartPolicy.Never, null, null, null, TimeSpan.FromSeconds(60)));
-        return await OpenAsync(placeholder, processes, environment, cancellationToken);
+        var document = new ManifestDocument("", new YamlMapping(new SourcePosition("", 1, 1)), new SourcePosition("", 1, 1));
+        var placeholder = new HostManifest(document, "", connection, null, new RestartSpec(RestartPolicy.Never, null, null, null, TimeSpan.FromSeconds(60)));
+        return await OpenAsync(placeholder, processes, environment, HostPaths.FromEnvironment(environment), new FactBag(), _ => { }, cancellationToken);
     }
 
     /// <summary>Attaches the checked manifest to a session opened early for the same connection.</summary>
-    public void Adopt(HostManifest host)
+    public void Adopt(HostManifest host, HostPaths paths, FactBag facts)
     {
         if (host.Connection != Host.Connection)
         {
             throw new InvalidOperationException("a session can only adopt a manifest for its own connection");
         }
         Host = host;
+        Paths = paths;
+        Facts = facts;
     }
 
-    public static async Task<HostSession> OpenAsync(HostManifest host, ProcessRunner processes, Func<string, string?> environment, CancellationToken cancellationToken)
+    public static async Task<HostSession> OpenAsync(HostManifest host, ProcessRunner processes, Func<string, string?> environment, HostPaths paths, FactBag facts,
+        Action<string> log, CancellationToken cancellationToken)
     {
-        var session = new HostSession(host, processes, environment);
+        var session = new HostSession(host, processes, environment, paths, facts, log);
         await session.ConnectAsync(cancellationToken);
         return session;
     }
@@ -88,9 +139,9 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
             Timeout = c.ConnectTimeoutSeconds,
             Pooling = false,
             ApplicationName = "pgstate",
-            // The password comes from the manifest's secret reference, else Npgsql's own
-            // PGPASSWORD / .pgpass handling.
-            Password = c.Password?.Resolve(Environment),
+            Options = PinnedOptions,
+            // The password comes from the manifest's secret reference, else Npgsql's own PGPASSWORD / .pgpass handling.
+            Password = c.Password is { } secret ? Secrets.Resolve(secret) : null,
         };
         return builder.ConnectionString;
     }
@@ -115,14 +166,69 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         {
             await _connection.DisposeAsync();
             _connection = null;
-            throw new PgStateException($"cannot connect to {Host.Connection.Describe()} for host '{Host.Name}': {Describe(e)}", e);
+            throw new PgStateException($"cannot connect to {Host.Connection.Describe()} for host '{Host.Name}': {DescribeConnectFailure(e)}", e);
         }
         await using var cmd = new NpgsqlCommand(
-            "select current_setting('server_version_num')::int, current_setting('server_version'), current_setting('data_directory', true), " +
-            "(select rolsuper from pg_roles where rolname = session_user), session_user::text", _connection);
+            "select current_setting('server_version_num')::int, current_setting('server_version'), " +
+            "case when s.priv then current_setting('data_directory') end, r.rolsuper, session_user::text, " +
+            "case when s.priv then current_setting('hba_file') end, case when s.priv then current_setting('config_file') end, " +
+            "current_setting('port')::int, pg_is_in_recovery(), s.priv, pg_has_role(session_user, 'pg_monitor', 'member'), " +
+            "current_setting('standard_conforming_strings') " +
+            "from pg_roles r, (select pg_has_role(session_user, 'pg_read_all_settings', 'member') as priv) s where r.rolname = session_user", _connection);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        Server = new ServerInfo(reader.GetInt32(0), reader.GetString(1), reader.IsDBNull(2) ? "" : reader.GetString(2), reader.GetBoolean(3), reader.GetString(4));
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            throw new PgStateException($"cannot read the server's settings on {Host.Connection.Describe()}");
+        }
+        if (reader.GetString(11) != "on")
+        {
+            throw new PgStateException("the session could not pin standard_conforming_strings=on; refusing to send SQL");
+        }
+        var dataDirectory = reader.IsDBNull(2) ? "" : reader.GetString(2);
+        Server = new ServerInfo(reader.GetInt32(0), reader.GetString(1), dataDirectory, reader.GetBoolean(3), reader.GetString(4),
+            reader.IsDBNull(5) ? null : reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetInt32(7),
+            reader.GetBoolean(8), reader.GetBoolean(9), reader.GetBoolean(10))
+        {
+            SystemIdentifier = ReadSystemIdentifier(dataDirectory),
+        };
+    }
+
+    /// <summary>The first 8 bytes of global/pg_control: the cluster's system identifier (little-endian on x86_64 and aarch64).</summary>
+    private static string? ReadSystemIdentifier(string dataDirectory)
+    {
+        if (dataDirectory.Length == 0)
+        {
+            return null;
+        }
+        try
+        {
+            using var stream = new FileStream(Path.Combine(dataDirectory, "global", "pg_control"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            Span<byte> buffer = stackalloc byte[8];
+            stream.ReadExactly(buffer);
+            return BinaryPrimitives.ReadUInt64LittleEndian(buffer).ToString(CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private string DescribeConnectFailure(Exception e)
+    {
+        var c = Host.Connection;
+        if (c.Host.StartsWith('/'))
+        {
+            var socket = Path.Combine(c.Host, $".s.PGSQL.{c.Port}");
+            if (!Directory.Exists(c.Host))
+            {
+                return $"the socket directory {c.Host} does not exist (is spec.connection.host right?)";
+            }
+            if (Posix.FileKind(socket) is null)
+            {
+                return $"no server is listening on the Unix socket {socket} (is PostgreSQL running, on port {c.Port}?)";
+            }
+        }
+        return Describe(e);
     }
 
     internal static string Describe(Exception e) => e switch
@@ -140,7 +246,7 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         return connection;
     }
 
-    /// <summary>Reconnects when a failed statement left the connection closed (Npgsql breaks it on some errors).</summary>
+    /// <summary>Reconnects when a failed statement (or a server restart) left the connection closed.</summary>
     public async Task EnsureConnectedAsync(CancellationToken cancellationToken)
     {
         if (_connection?.State != System.Data.ConnectionState.Open)
@@ -161,19 +267,19 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
     }
 
     /// <summary>
-    /// Restarts the server the way the manifest allows (systemd unit, explicit command, or pg_ctl
-    /// as the data directory's owner) and waits until it accepts connections again.
+    /// Restarts the server the way the manifest allows (systemd unit, explicit command, or the
+    /// running server's own pg_ctl as the data directory's owner) and waits until it accepts connections again.
     /// </summary>
     public async Task RestartAsync(CancellationToken cancellationToken)
     {
         var restart = Host.Restart;
-        var dataDirectory = Server.DataDirectory.Length > 0 ? Server.DataDirectory : Host.DataDirectory
+        var dataDirectory = Server.DataDirectory.Length > 0 ? Server.DataDirectory : Host.DataDirectory?.Value
             ?? throw new PgStateException("cannot restart: the server's data_directory is unknown; set spec.dataDirectory");
         var (program, arguments) = restart switch
         {
-            { Service: { } service } => ("systemctl", (IReadOnlyList<string>)["restart", service]),
+            { Service: { } service } => ("systemctl", (IReadOnlyList<string>)["restart", "--", service]),
             { Command: { Count: > 0 } command } => (command[0], (IReadOnlyList<string>)[.. command.Skip(1)]),
-            _ => await DefaultRestartCommandAsync(dataDirectory, restart, cancellationToken),
+            _ => DefaultRestartCommand(dataDirectory, restart),
         };
         await Connection.CloseAsync();
         await Processes.RunAsync(program, arguments, restart.Timeout + TimeSpan.FromSeconds(10), cancellationToken: cancellationToken);
@@ -192,17 +298,20 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         }
     }
 
-    private async Task<(string, IReadOnlyList<string>)> DefaultRestartCommandAsync(string dataDirectory, Manifests.RestartSpec restart, CancellationToken cancellationToken)
+    private (string, IReadOnlyList<string>) DefaultRestartCommand(string dataDirectory, RestartSpec restart)
     {
-        var major = Server.VersionNum / 10000;
-        var pgCtl = PostgresPrograms.Find("pg_ctl", major);
+        var pgCtl = PostgresPrograms.ServerProgram("pg_ctl", dataDirectory, Server.Major);
         // pg_ctl hands its stdout to the new postmaster; a log file keeps our pipe from staying open.
         var logFile = restart.LogFile ?? Path.Combine(dataDirectory, "pgstate-postmaster.log");
-        List<string> args = [pgCtl, "restart", "-D", dataDirectory, "-m", "fast", "-w", "-t", ((int)restart.Timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture), "-l", logFile];
-        if (System.Environment.UserName == "root")
+        List<string> args = [pgCtl, "restart", "-D", dataDirectory, "-m", "fast", "-w", "-t", ((int)restart.Timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture), "-l", logFile];
+        if (Posix.IsRoot)
         {
             // pg_ctl refuses to run as root: run it as the owner of the data directory.
-            var owner = (await Processes.RunAsync("stat", ["-c", "%U", dataDirectory], cancellationToken: cancellationToken)).StandardOutput.Trim();
+            var owner = Posix.Stat(dataDirectory) is { } st ? Posix.UserName(st.Uid) : null;
+            if (owner is null || owner == "root")
+            {
+                throw new PgStateException($"cannot restart: the owner of {dataDirectory} is unknown or root");
+            }
             return ("runuser", ["-u", owner, "--", .. args]);
         }
         return (args[0], args[1..]);

@@ -22,7 +22,8 @@ public sealed class ProcessRunner
         bool check = true,
         string? workingDirectory = null,
         CancellationToken cancellationToken = default,
-        IReadOnlyDictionary<string, string?>? environment = null)
+        IReadOnlyDictionary<string, string?>? environment = null,
+        Action<string>? errorLines = null)
     {
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
@@ -32,7 +33,7 @@ public sealed class ProcessRunner
             .WithArguments(arguments)
             .WithValidation(CommandResultValidation.None)
             .WithStandardOutputPipe(PipeTarget.ToStringBuilder(stdout))
-            .WithStandardErrorPipe(PipeTarget.ToStringBuilder(stderr));
+            .WithStandardErrorPipe(errorLines is null ? PipeTarget.ToStringBuilder(stderr) : PipeTarget.Merge(PipeTarget.ToStringBuilder(stderr), PipeTarget.ToDelegate(errorLines)));
         if (workingDirectory is not null)
         {
             command = command.WithWorkingDirectory(workingDirectory);

@@ -1,42 +1,109 @@
-using Newtonsoft.Json.Linq;
 using PgState.Engine.Diagnostics;
 
 namespace PgState.Engine.Manifests;
 
-/// <summary>One manifest document: a host's desired state, with the YAML positions of its nodes.</summary>
-public sealed record ManifestDocument(string File, JObject Root, SourcePosition Position)
+/// <summary>One manifest document: a host's desired state, as a positioned tree checked against the schema.</summary>
+public sealed record ManifestDocument(string File, YamlMapping Root, SourcePosition Position)
 {
-    public string HostName => (string?)Root["metadata"]?["name"] ?? "";
+    public string HostName => Root.Mapping("metadata").String("name") ?? "";
 
-    public JObject Spec => Root["spec"] as JObject ?? [];
+    public YamlMapping Spec => Root.Mapping("spec") ?? new YamlMapping(Position);
 }
 
-public sealed record SecretReference(string? FromEnv, string? FromFile)
+/// <summary>
+/// Where a secret comes from: an environment variable or a file, never the manifest. A scheduled
+/// job gets it from systemd's credentials ($CREDENTIALS_DIRECTORY/NAME) or a credentials directory
+/// pgstate wrote; <see cref="CredentialName"/> is that NAME.
+/// </summary>
+public sealed record SecretReference(string? FromEnv, string? FromFile, SourcePosition? Position = null)
 {
-    /// <summary>Resolves the secret; the message of a failure never contains the value.</summary>
-    public string Resolve(Func<string, string?> environment)
+    public const int MaxSecretBytes = 64 * 1024;
+
+    /// <summary>The name of this secret in a credentials directory: the variable's name, or file-BASENAME.</summary>
+    public string CredentialName => FromEnv ?? "file-" + new string([.. Path.GetFileName(FromFile!).Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' ? c : '_')]);
+
+    public string Describe() => FromEnv is not null ? $"environment variable '{FromEnv}'" : $"file '{FromFile}'";
+
+    public bool Equals(SecretReference? other) => other is not null && FromEnv == other.FromEnv && FromFile == other.FromFile;
+
+    public override int GetHashCode() => HashCode.Combine(FromEnv, FromFile);
+}
+
+/// <summary>Resolves secrets: environment, then the credentials directory (systemd's or pgstate's own), then the file.
+/// Messages name where a secret was looked for, never its value.</summary>
+public sealed class SecretResolver(Func<string, string?> environment, string? credentialsDirectory = null)
+{
+    public string? CredentialsDirectory { get; } = credentialsDirectory ?? (environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } d ? d : null);
+
+    public bool TryResolve(SecretReference secret, out string value, out string? error)
     {
-        if (FromEnv is not null)
+        value = "";
+        error = null;
+        if (secret.FromEnv is { } name && environment(name) is { } fromEnvironment)
         {
-            return environment(FromEnv) ?? throw new PgStateException($"environment variable '{FromEnv}' (a secret) is not set");
+            value = fromEnvironment;
+            return true;
         }
+        if (CredentialsDirectory is { } dir && ReadBounded(Path.Combine(dir, secret.CredentialName), out value, out _))
+        {
+            return true;
+        }
+        if (secret.FromFile is { } file)
+        {
+            if (ReadBounded(file, out value, out var fileError))
+            {
+                return true;
+            }
+            error = $"cannot read secret file '{file}': {fileError}";
+            return false;
+        }
+        error = $"environment variable '{secret.FromEnv}' (a secret) is not set" +
+            (CredentialsDirectory is { } d2 ? $" and {Path.Combine(d2, secret.CredentialName)} does not exist" : "");
+        return false;
+    }
+
+    /// <summary>Resolves or throws a PgStateException whose message holds no secret.</summary>
+    public string Resolve(SecretReference secret) =>
+        TryResolve(secret, out var value, out var error) ? value : throw new PgStateException(error!);
+
+    private static bool ReadBounded(string path, out string value, out string? error)
+    {
+        value = "";
+        error = null;
         try
         {
-            return File.ReadAllText(FromFile!).TrimEnd('\r', '\n');
-        }
-        catch (IOException e)
-        {
-            throw new PgStateException($"cannot read secret file '{FromFile}': {e.GetType().Name}");
+            var kind = Host.Posix.FileKind(path);
+            if (kind is null)
+            {
+                error = "no such file";
+                return false;
+            }
+            if (kind != Host.PosixFileKind.Regular)
+            {
+                error = "not a regular file";
+                return false;
+            }
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read);
+            if (stream.Length > SecretReference.MaxSecretBytes)
+            {
+                error = $"larger than {SecretReference.MaxSecretBytes / 1024} KB";
+                return false;
+            }
+            using var reader = new StreamReader(stream);
+            value = reader.ReadToEnd().TrimEnd('\r', '\n');
+            return true;
         }
         catch (UnauthorizedAccessException)
         {
-            throw new PgStateException($"cannot read secret file '{FromFile}': permission denied");
+            error = "permission denied";
+            return false;
+        }
+        catch (IOException e)
+        {
+            error = e.GetType().Name;
+            return false;
         }
     }
-
-    public static SecretReference? From(JToken? token) => token is JObject o
-        ? new SecretReference((string?)o["fromEnv"], (string?)o["fromFile"])
-        : null;
 }
 
 public sealed record ConnectionSpec(string Host, int Port, string User, string Database, SecretReference? Password, int ConnectTimeoutSeconds)
@@ -53,27 +120,30 @@ public enum RestartPolicy
 public sealed record RestartSpec(RestartPolicy Policy, string? Service, IReadOnlyList<string>? Command, string? LogFile, TimeSpan Timeout);
 
 /// <summary>The engine's view of a host document: how to reach it and how it may be restarted.</summary>
-public sealed record HostManifest(ManifestDocument Document, string Name, ConnectionSpec Connection, string? DataDirectory, RestartSpec Restart)
+public sealed record HostManifest(ManifestDocument Document, string Name, ConnectionSpec Connection, Located<string>? DataDirectory, RestartSpec Restart)
 {
-    internal static HostManifest Bind(ManifestDocument document)
+    /// <summary>The document's spec, for modules to bind their own section from.</summary>
+    public YamlMapping Spec => Document.Spec;
+
+    internal static HostManifest Bind(ManifestDocument document, DiagnosticBag diagnostics)
     {
         var spec = document.Spec;
-        var c = spec["connection"] as JObject ?? [];
+        var c = spec.Mapping("connection");
         var connection = new ConnectionSpec(
-            (string?)c["host"] ?? "/var/run/postgresql",
-            (int?)c["port"] ?? 5432,
-            (string?)c["user"] ?? "postgres",
-            (string?)c["database"] ?? "postgres",
-            SecretReference.From(c["password"]),
-            (int?)c["connectTimeout"] ?? 10);
-        var r = spec["restart"] as JObject ?? [];
+            c.String("host") ?? "/var/run/postgresql",
+            c.Int32("port", diagnostics) ?? 5432,
+            c.String("user") ?? "postgres",
+            c.String("database") ?? "postgres",
+            c.Secret("password"),
+            c.Int32("connectTimeout", diagnostics) ?? 10);
+        var r = spec.Mapping("restart");
         var restart = new RestartSpec(
-            (string?)r["policy"] == "allowed" ? RestartPolicy.Allowed : RestartPolicy.Never,
-            (string?)r["service"],
-            (r["command"] as JArray)?.Select(t => (string)t!).ToList(),
-            (string?)r["logFile"],
-            Durations.Parse((string?)r["timeout"] ?? "60s"));
-        return new HostManifest(document, document.HostName, connection, (string?)spec["dataDirectory"], restart);
+            r.String("policy") == "allowed" ? RestartPolicy.Allowed : RestartPolicy.Never,
+            r.String("service"),
+            r.Sequence("command")?.Items.OfType<YamlScalar>().Select(s => s.Text).ToList(),
+            r.String("logFile"),
+            r.Duration("timeout", diagnostics)?.Value ?? TimeSpan.FromSeconds(60));
+        return new HostManifest(document, document.HostName, connection, spec.LocatedString("dataDirectory"), restart);
     }
 
     public HostManifest WithConnection(string? host, int? port, string? user) => this with
@@ -85,47 +155,4 @@ public sealed record HostManifest(ManifestDocument Document, string Name, Connec
             User = user ?? Connection.User,
         },
     };
-}
-
-public static class Sizes
-{
-    /// <summary>Parses the schema's sizes: 512kB, 64MB, 10GB, 1TB (1024-based, like PostgreSQL).</summary>
-    public static long Parse(string text)
-    {
-        var digits = new string([.. text.TakeWhile(char.IsAsciiDigit)]);
-        var n = long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
-        return text[digits.Length..] switch
-        {
-            "kB" => n << 10,
-            "MB" => n << 20,
-            "GB" => n << 30,
-            "TB" => n << 40,
-            _ => throw new FormatException($"not a size: {text}"),
-        };
-    }
-}
-
-/// <summary>The SELinux types the PostgreSQL server domain (postgresql_t) may write.</summary>
-public static class PostgresLabels
-{
-    public static readonly IReadOnlyList<string> Writable = ["postgresql_db_t", "postgresql_log_t", "postgresql_tmp_t", "postgresql_var_run_t"];
-}
-
-public static class Durations
-{
-    /// <summary>Parses 500ms, 30s, 5min, 1h, 2d (the schema's duration pattern).</summary>
-    public static TimeSpan Parse(string text)
-    {
-        var digits = new string([.. text.TakeWhile(char.IsAsciiDigit)]);
-        var value = long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
-        return text[digits.Length..] switch
-        {
-            "ms" => TimeSpan.FromMilliseconds(value),
-            "s" => TimeSpan.FromSeconds(value),
-            "min" => TimeSpan.FromMinutes(value),
-            "h" => TimeSpan.FromHours(value),
-            "d" => TimeSpan.FromDays(value),
-            _ => throw new FormatException($"not a duration: {text}"),
-        };
-    }
 }

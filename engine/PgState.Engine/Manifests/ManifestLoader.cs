@@ -1,4 +1,6 @@
+using System.Text;
 using PgState.Engine.Diagnostics;
+using PgState.Engine.Host;
 
 namespace PgState.Engine.Manifests;
 
@@ -6,35 +8,41 @@ public sealed record LoadResult(IReadOnlyList<HostManifest> Hosts, DiagnosticBag
 
 /// <summary>
 /// Loads manifest files (or directories of *.yaml / *.yml), several documents per file, checks every
-/// document against the schema, and reports all problems at once.
+/// document against the schema and for hostile values, and reports all problems at once. Only
+/// regular files up to <see cref="MaxFileBytes"/> are read: a FIFO or /dev/zero is refused, not read.
 /// </summary>
 public sealed class ManifestLoader(Func<string, string?> environment)
 {
-    /// <summary>Warms up schema loading in the background (call at process start).</summary>
-    public static void Preload() => ManifestSchema.Preload();
+    public const int MaxFileBytes = 16 * 1024 * 1024;
 
-    /// <summary>A YAML document read with positions, not yet checked against the schema.</summary>
-    public sealed record ParsedDocument(string File, Newtonsoft.Json.Linq.JToken Root, SourcePosition Position);
+    /// <summary>Warms the schema up on another core (JSON parse and regex construction).</summary>
+    public static void Preload() => ThreadPool.UnsafeQueueUserWorkItem(_ =>
+    {
+        try
+        {
+            ManifestSchema.At();
+        }
+        catch (Exception)
+        {
+            // the main path reports it
+        }
+    }, null);
+
+    /// <summary>A document read with positions, not yet checked against the schema.</summary>
+    public sealed record ParsedDocument(string File, YamlNode Root, SourcePosition Position);
 
     public sealed record ParseResult(IReadOnlyList<ParsedDocument> Documents, DiagnosticBag Diagnostics);
 
     public LoadResult Load(IEnumerable<string> paths) => Check(Parse(paths));
 
-    /// <summary>Reads every file's YAML documents (cheap); Check does the schema and host checks.</summary>
     public ParseResult Parse(IEnumerable<string> paths)
     {
         var diagnostics = new DiagnosticBag();
         var documents = new List<ParsedDocument>();
         foreach (var file in ExpandPaths(paths, diagnostics))
         {
-            string text;
-            try
+            if (ReadText(file, diagnostics) is not { } text)
             {
-                text = File.ReadAllText(file);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                diagnostics.Error("PGS007", $"cannot read manifest: {e.Message}", new SourcePosition(file, 1, 1));
                 continue;
             }
             foreach (var doc in new YamlTreeReader(file, environment, diagnostics).Read(text))
@@ -45,22 +53,70 @@ public sealed class ManifestLoader(Func<string, string?> environment)
         return new ParseResult(documents, diagnostics);
     }
 
-    /// <summary>
-    /// The connection a parsed document asks for, before the schema check, so a caller can
-    /// start connecting while the (slow to warm up) schema check runs. Null when unclear.
-    /// </summary>
-    public static ConnectionSpec? PeekConnection(ParsedDocument document)
+    /// <summary>Reads a manifest's text: a regular file, bounded, valid UTF-8; else a diagnostic.</summary>
+    internal static string? ReadText(string file, DiagnosticBag diagnostics)
     {
+        var at = new SourcePosition(file, 1, 1);
         try
         {
-            return document.Root is Newtonsoft.Json.Linq.JObject root && root["spec"] is Newtonsoft.Json.Linq.JObject
-                ? HostManifest.Bind(new ManifestDocument(document.File, root, document.Position)).Connection
-                : null;
+            var stat = Posix.Stat(file);
+            if (stat is null)
+            {
+                diagnostics.Error(DiagnosticCodes.NoSuchManifest, "no such file or directory", at);
+                return null;
+            }
+            if (stat.Kind != PosixFileKind.Regular)
+            {
+                diagnostics.Error(DiagnosticCodes.ManifestNotRegular, $"not a regular file ({stat.Kind.ToString().ToLowerInvariant()}); pgstate reads manifests from regular files only", at);
+                return null;
+            }
+            if (stat.Size > MaxFileBytes)
+            {
+                diagnostics.Error(DiagnosticCodes.ManifestTooLarge, $"the file is {stat.Size / (1024 * 1024)} MB; pgstate reads manifests up to {MaxFileBytes / (1024 * 1024)} MB", at);
+                return null;
+            }
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read);
+            var buffer = new byte[MaxFileBytes + 1];
+            var total = 0;
+            int n;
+            while (total < buffer.Length && (n = stream.Read(buffer, total, buffer.Length - total)) > 0)
+            {
+                total += n;
+            }
+            if (total > MaxFileBytes)
+            {
+                diagnostics.Error(DiagnosticCodes.ManifestTooLarge, $"the file is larger than the {MaxFileBytes / (1024 * 1024)} MB pgstate reads", at);
+                return null;
+            }
+            try
+            {
+                return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(buffer, 0, total);
+            }
+            catch (DecoderFallbackException e)
+            {
+                diagnostics.Error(DiagnosticCodes.CannotReadManifest, $"not valid UTF-8 (byte offset {e.Index}); manifests are UTF-8 text", at);
+                return null;
+            }
         }
-        catch (Exception e) when (e is FormatException or InvalidCastException or ArgumentException or OverflowException or PgStateException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            diagnostics.Error(DiagnosticCodes.CannotReadManifest, $"cannot read manifest: {e.Message}", at);
+            return null;
+        }
+    }
+
+    /// <summary>The connection a parsed document asks for, before the schema check, so a caller can
+    /// start connecting while the rest of the checks run. Null when unclear.</summary>
+    public static ConnectionSpec? PeekConnection(ParsedDocument document)
+    {
+        if (document.Root is not YamlMapping root || root.Mapping("spec")?.Mapping("connection") is not { } c)
         {
             return null;
         }
+        var port = c.Scalar("port") is { } p && p.TryGetInt64(out var v) && v is > 0 and < 65536 ? (int)v : 5432;
+        var timeout = c.Scalar("connectTimeout") is { } t && t.TryGetInt64(out var tv) && tv is > 0 and <= 600 ? (int)tv : 10;
+        return new ConnectionSpec(c.String("host") ?? "/var/run/postgresql", port, c.String("user") ?? "postgres",
+            c.String("database") ?? "postgres", c.Secret("password"), timeout);
     }
 
     public static LoadResult Check(ParseResult parsed)
@@ -70,27 +126,29 @@ public sealed class ManifestLoader(Func<string, string?> environment)
         var byName = new Dictionary<string, ManifestDocument>(StringComparer.Ordinal);
         foreach (var doc in parsed.Documents)
         {
-            if (doc.Root is not Newtonsoft.Json.Linq.JObject root)
+            if (doc.Root is not YamlMapping root)
             {
-                diagnostics.Error("PGS010", "a manifest document must be a mapping (apiVersion, kind, metadata, spec)", doc.Position);
+                diagnostics.Error(DiagnosticCodes.DocumentNotMapping, "a manifest document must be a mapping (apiVersion, kind, metadata, spec)", doc.Position);
                 continue;
             }
-            var before = diagnostics.Items.Count;
-            ManifestSchema.Validate(root, doc.Position, diagnostics);
-            var document = new ManifestDocument(doc.File, root, root.PositionOf() ?? doc.Position);
-            if (diagnostics.Items.Skip(before).Any(d => d.Severity == Severity.Error))
+            ManifestSchema.Validate(root, diagnostics);
+            HostileValues.Check(root, diagnostics);
+            var document = new ManifestDocument(doc.File, root, root.Position);
+            if (root.Mapping("metadata")?.Scalar("name") is { Kind: ScalarKind.String } nameNode)
             {
-                continue;
+                if (byName.TryGetValue(document.HostName, out var first))
+                {
+                    diagnostics.Error(DiagnosticCodes.HostDeclaredTwice,
+                        $"host '{document.HostName}' is declared twice: here and at {first.Root.Mapping("metadata")!.Scalar("name")!.KeyOrPosition}",
+                        nameNode.KeyOrPosition);
+                    continue;
+                }
+                byName[document.HostName] = document;
             }
-            if (byName.TryGetValue(document.HostName, out var first))
+            if (root.Mapping("spec") is not null)
             {
-                diagnostics.Error("PGS008",
-                    $"host '{document.HostName}' is declared twice: here and at {((Newtonsoft.Json.Linq.JObject)first.Root["metadata"]!).KeyPositionOf("name")}",
-                    ((Newtonsoft.Json.Linq.JObject)root["metadata"]!).KeyPositionOf("name"));
-                continue;
+                hosts.Add(HostManifest.Bind(document, diagnostics));
             }
-            byName[document.HostName] = document;
-            hosts.Add(HostManifest.Bind(document));
         }
         return new LoadResult(hosts, diagnostics);
     }
@@ -110,21 +168,91 @@ public sealed class ManifestLoader(Func<string, string?> environment)
                     .ToList();
                 if (files.Count == 0)
                 {
-                    diagnostics.Error("PGS007", "no *.yaml or *.yml manifest in this directory", new SourcePosition(path, 1, 1));
+                    diagnostics.Error(DiagnosticCodes.EmptyManifestDirectory, "no *.yaml or *.yml manifest in this directory", new SourcePosition(path, 1, 1));
                 }
                 foreach (var f in files)
                 {
                     yield return f;
                 }
             }
-            else if (File.Exists(path))
-            {
-                yield return path;
-            }
             else
             {
-                diagnostics.Error("PGS007", "no such file or directory", new SourcePosition(path, 1, 1));
+                yield return path; // ReadText reports a missing or non-regular file
             }
         }
+    }
+}
+
+/// <summary>
+/// Values that no field may hold: control characters (a newline in a path becomes a new line in a
+/// unit file, a cron file or pg_hba.conf) and values longer than any field needs. The fields that
+/// may hold several lines are listed here.
+/// </summary>
+internal static class HostileValues
+{
+    public const int MaxScalarLength = 16 * 1024;
+
+    /// <summary>Fields whose text may span lines (SQL of a drill probe).</summary>
+    private static readonly string[] MultiLineFields = ["sql"];
+
+    public static void Check(YamlNode node, DiagnosticBag diagnostics)
+    {
+        switch (node)
+        {
+            case YamlMapping m:
+                foreach (var v in m.Values)
+                {
+                    if (HasControl(v.Key!, allowLines: false))
+                    {
+                        diagnostics.Error(DiagnosticCodes.ControlCharacter, $"the key '{TextSafety.Printable(v.Key!)}' in {(m.Path.Length == 0 ? "the document" : m.Path)} holds a control character", v.KeyOrPosition);
+                    }
+                    Check(v, diagnostics);
+                }
+                break;
+            case YamlSequence s:
+                foreach (var item in s.Items)
+                {
+                    Check(item, diagnostics);
+                }
+                break;
+            case YamlScalar { Kind: ScalarKind.String } scalar:
+                var multiLine = scalar.Key is { } key && MultiLineFields.Contains(key);
+                if (HasControl(scalar.Text, multiLine))
+                {
+                    diagnostics.Error(DiagnosticCodes.ControlCharacter,
+                        $"{scalar.Path}: \"{TextSafety.Printable(scalar.Text)}\" holds a control character (newline, tab, NUL, escape …); no field takes one", scalar.Position);
+                }
+                else if (scalar.Text.Length > MaxScalarLength)
+                {
+                    diagnostics.Error(DiagnosticCodes.ValueTooLong, $"{scalar.Path}: the value is {scalar.Text.Length:N0} characters long; pgstate accepts at most {MaxScalarLength:N0}", scalar.Position);
+                }
+                break;
+        }
+    }
+
+    /// <summary>C0 and C1 controls, DEL, line and paragraph separators, lone surrogates and U+FFFE/FFFF.</summary>
+    public static bool HasControl(string text, bool allowLines)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (allowLines && c is '\n' or '\t')
+            {
+                continue;
+            }
+            if (char.IsControl(c) || c is '\u2028' or '\u2029' or '\uFFFE' or '\uFFFF')
+            {
+                return true;
+            }
+            if (char.IsHighSurrogate(c) && (i + 1 >= text.Length || !char.IsLowSurrogate(text[i + 1])))
+            {
+                return true;
+            }
+            if (char.IsLowSurrogate(c) && (i == 0 || !char.IsHighSurrogate(text[i - 1])))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 }

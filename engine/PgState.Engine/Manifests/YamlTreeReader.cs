@@ -1,6 +1,5 @@
-using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
-using Newtonsoft.Json.Linq;
 using PgState.Engine.Diagnostics;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
@@ -8,15 +7,29 @@ using YamlDotNet.Core.Events;
 namespace PgState.Engine.Manifests;
 
 /// <summary>
-/// Reads YAML into JSON tokens that remember their source position, so schema errors can be
-/// reported as file:line:col. Plain scalars are typed by the YAML 1.2 core schema; duplicate
-/// keys and bad ${env:NAME} references become diagnostics instead of exceptions.
+/// Reads YAML into <see cref="YamlNode"/>s that remember their source position. Plain scalars are
+/// typed by the YAML 1.2 core schema; duplicate keys and bad ${env:NAME} references become
+/// diagnostics. Hostile input is bounded: nesting depth, nodes per document (aliases count as
+/// what they expand to), so a 1 KB alias bomb or a 50,000-deep flow is an error, not a crash.
 /// </summary>
 internal sealed partial class YamlTreeReader(string file, Func<string, string?> environment, DiagnosticBag diagnostics)
 {
-    private readonly Dictionary<string, JToken> _anchors = new(StringComparer.Ordinal);
+    public const int MaxDepth = 64;
+    public const int MaxNodes = 400_000;
+    public const int MaxAliasExpansion = 20_000;
 
-    public sealed record Document(JToken? Root, SourcePosition Position);
+    private readonly Dictionary<string, YamlNode> _anchors = new(StringComparer.Ordinal);
+    private int _nodes;
+    private int _aliasNodes;
+
+    public sealed record Document(YamlNode? Root, SourcePosition Position);
+
+    private sealed class LimitExceeded(DiagnosticCode code, string message, Mark at) : Exception(message)
+    {
+        public DiagnosticCode Code { get; } = code;
+
+        public Mark At { get; } = at;
+    }
 
     public IReadOnlyList<Document> Read(string text)
     {
@@ -28,14 +41,20 @@ internal sealed partial class YamlTreeReader(string file, Func<string, string?> 
             while (parser.TryConsume<DocumentStart>(out var start))
             {
                 _anchors.Clear();
-                var root = parser.Accept<DocumentEnd>(out _) ? null : ReadNode(parser);
+                _nodes = 0;
+                _aliasNodes = 0;
+                var root = parser.Accept<DocumentEnd>(out _) ? null : ReadNode(parser, 0);
                 parser.Consume<DocumentEnd>();
-                if (root is not null && root.Type != JTokenType.Null)
+                if (root is not null && root is not YamlScalar { IsNull: true })
                 {
                     documents.Add(new Document(root, At(start.Start)));
                 }
             }
             parser.Consume<StreamEnd>();
+        }
+        catch (LimitExceeded e)
+        {
+            diagnostics.Error(e.Code, e.Message, At(e.At));
         }
         catch (YamlException e)
         {
@@ -46,131 +65,184 @@ internal sealed partial class YamlTreeReader(string file, Func<string, string?> 
             {
                 message = message[(cut + 3)..];
             }
-            diagnostics.Error("PGS001", "YAML syntax error: " + message, At(e.Start));
+            diagnostics.Error(DiagnosticCodes.YamlSyntax, "YAML syntax error: " + message + FlowHint(text, e.Start), At(e.Start));
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
         {
             // YamlDotNet's scanner can fail this way on an unterminated flow collection.
             var mark = parser.Current?.Start ?? Mark.Empty;
-            diagnostics.Error("PGS001", "YAML syntax error: unterminated [ or { collection", At(mark));
+            diagnostics.Error(DiagnosticCodes.YamlSyntax, "YAML syntax error: unterminated [ or { collection" + FlowHint(text, mark), At(mark));
         }
         return documents;
     }
 
-    private SourcePosition At(Mark mark) => new(file, (int)Math.Max(1, mark.Line), (int)Math.Max(1, mark.Column));
-
-    private JToken ReadNode(IParser parser)
+    /// <summary>A ${env:…} inside a {…} flow mapping is a common cause of YAML errors: say so.</summary>
+    private static string FlowHint(string text, Mark mark)
     {
+        var lines = text.Split('\n');
+        var index = (int)Math.Clamp(mark.Line - 1, 0, Math.Max(0, lines.Length - 1));
+        for (var i = Math.Max(0, index - 1); i <= Math.Min(lines.Length - 1, index + 1); i++)
+        {
+            var line = lines[i];
+            if (line.Contains("${", StringComparison.Ordinal) && line.Contains('{', StringComparison.Ordinal)
+                && line.IndexOf('{', StringComparison.Ordinal) != line.IndexOf("${", StringComparison.Ordinal) + 1)
+            {
+                return " (hint: a ${env:…} value inside a {…} flow mapping must be quoted, \"${env:NAME}\", or written in block style)";
+            }
+        }
+        return "";
+    }
+
+    private SourcePosition At(Mark mark) => new(file, (int)Math.Clamp(mark.Line, 1, int.MaxValue), (int)Math.Clamp(mark.Column, 1, int.MaxValue));
+
+    private void Count(Mark at, int n = 1)
+    {
+        _nodes += n;
+        if (_nodes > MaxNodes)
+        {
+            throw new LimitExceeded(DiagnosticCodes.YamlTooManyNodes, $"the document has more than {MaxNodes:N0} nodes (aliases count as what they expand to); pgstate refuses it", at);
+        }
+    }
+
+    private YamlNode ReadNode(IParser parser, int depth)
+    {
+        var current = parser.Current!;
+        if (depth > MaxDepth)
+        {
+            throw new LimitExceeded(DiagnosticCodes.YamlTooDeep, $"nesting deeper than {MaxDepth} levels; pgstate refuses it", current.Start);
+        }
         if (parser.TryConsume<AnchorAlias>(out var alias))
         {
             if (_anchors.TryGetValue(alias.Value.Value, out var target))
             {
-                var copy = target.DeepClone();
-                copy.AddAnnotation(At(alias.Start));
-                return copy;
+                var size = Size(target);
+                _aliasNodes += size;
+                if (_aliasNodes > MaxAliasExpansion)
+                {
+                    throw new LimitExceeded(DiagnosticCodes.YamlTooManyNodes, $"aliases expand to more than {MaxAliasExpansion:N0} nodes; pgstate refuses it (an alias bomb?)", alias.Start);
+                }
+                Count(alias.Start, size);
+                return Clone(target, At(alias.Start));
             }
-            diagnostics.Error("PGS002", $"unknown alias '*{alias.Value.Value}'", At(alias.Start));
-            return JValue.CreateNull();
+            diagnostics.Error(DiagnosticCodes.UnknownAlias, $"unknown alias '*{alias.Value.Value}'", At(alias.Start));
+            return new YamlScalar(At(alias.Start), "", ScalarKind.Null);
         }
 
-        JToken token;
+        Count(current.Start);
+        YamlNode node;
         string anchor;
         if (parser.TryConsume<Scalar>(out var scalar))
         {
-            token = ReadScalar(scalar);
+            node = ReadScalar(scalar);
             anchor = scalar.Anchor.IsEmpty ? "" : scalar.Anchor.Value;
         }
         else if (parser.TryConsume<SequenceStart>(out var seqStart))
         {
-            var array = new JArray();
-            array.AddAnnotation(At(seqStart.Start));
+            var sequence = new YamlSequence(At(seqStart.Start));
             while (!parser.TryConsume<SequenceEnd>(out _))
             {
-                array.Add(ReadNode(parser));
+                sequence.Add(ReadNode(parser, depth + 1));
             }
-            token = array;
+            node = sequence;
             anchor = seqStart.Anchor.IsEmpty ? "" : seqStart.Anchor.Value;
         }
         else if (parser.TryConsume<MappingStart>(out var mapStart))
         {
-            token = ReadMapping(parser, mapStart);
+            node = ReadMapping(parser, mapStart, depth);
             anchor = mapStart.Anchor.IsEmpty ? "" : mapStart.Anchor.Value;
         }
         else
         {
-            var evt = parser.Current!;
-            throw new YamlException(evt.Start, evt.End, $"unexpected {evt.GetType().Name}");
+            throw new YamlException(current.Start, current.End, $"unexpected {current.GetType().Name}");
         }
 
         if (anchor.Length > 0)
         {
-            _anchors[anchor] = token;
+            _anchors[anchor] = node;
         }
-        return token;
+        return node;
     }
 
-    private JObject ReadMapping(IParser parser, MappingStart mapStart)
+    private YamlMapping ReadMapping(IParser parser, MappingStart mapStart, int depth)
     {
-        var obj = new JObject();
-        obj.AddAnnotation(At(mapStart.Start));
+        var mapping = new YamlMapping(At(mapStart.Start));
         while (!parser.TryConsume<MappingEnd>(out _))
         {
             var keyStart = At(parser.Current!.Start);
-            var keyToken = ReadNode(parser);
-            var value = ReadNode(parser);
-            if (keyToken is not JValue { Value: not null } keyValue)
+            var keyNode = ReadNode(parser, depth + 1);
+            var value = ReadNode(parser, depth + 1);
+            if (keyNode is not YamlScalar { IsNull: false } keyScalar)
             {
-                diagnostics.Error("PGS003", "a mapping key must be a plain value", keyStart);
+                diagnostics.Error(DiagnosticCodes.MappingKeyNotScalar, "a mapping key must be a plain value", keyStart);
                 continue;
             }
-            var key = Convert.ToString(keyValue.Value, CultureInfo.InvariantCulture)!;
-            if (obj.Property(key) is { } existing)
+            if (!mapping.TryAdd(keyScalar.Text, keyStart, value))
             {
-                var first = existing.Annotation<KeyPosition>()?.Position;
-                diagnostics.Error("PGS004",
-                    $"duplicate key '{key}' (first defined at {first?.Line}:{first?.Column})", keyStart);
-                continue;
+                var first = mapping[keyScalar.Text]!.KeyPosition;
+                diagnostics.Error(DiagnosticCodes.DuplicateKey, $"duplicate key '{keyScalar.Text}' (first defined at {first?.Line}:{first?.Column})", keyStart);
             }
-            var property = new JProperty(key, value);
-            property.AddAnnotation(new KeyPosition(keyStart));
-            obj.Add(property);
         }
-        return obj;
+        return mapping;
     }
 
-    private JToken ReadScalar(Scalar scalar)
+    private static int Size(YamlNode node) => node switch
+    {
+        YamlMapping m => 1 + m.Values.Sum(Size),
+        YamlSequence s => 1 + s.Items.Sum(Size),
+        _ => 1,
+    };
+
+    /// <summary>An alias is a copy of its anchor's node, positioned where the alias is written.</summary>
+    private static YamlNode Clone(YamlNode node, SourcePosition at)
+    {
+        switch (node)
+        {
+            case YamlMapping m:
+                var mapping = new YamlMapping(at);
+                foreach (var v in m.Values)
+                {
+                    mapping.TryAdd(v.Key!, at, Clone(v, at));
+                }
+                return mapping;
+            case YamlSequence s:
+                var sequence = new YamlSequence(at);
+                foreach (var item in s.Items)
+                {
+                    sequence.Add(Clone(item, at));
+                }
+                return sequence;
+            case YamlScalar x:
+                return new YamlScalar(at, x.Text, x.Kind);
+            default:
+                throw new InvalidOperationException("unknown node");
+        }
+    }
+
+    private YamlScalar ReadScalar(Scalar scalar)
     {
         var position = At(scalar.Start);
-        var explicitString = scalar.Tag.IsEmpty ? false : scalar.Tag.Value == "tag:yaml.org,2002:str";
+        var explicitString = !scalar.Tag.IsEmpty && scalar.Tag.Value == "tag:yaml.org,2002:str";
         var text = Interpolate(scalar.Value, position);
-        JToken token = scalar.Style == ScalarStyle.Plain && !explicitString
-            ? TypePlain(text)
-            : new JValue(text);
-        token.AddAnnotation(position);
-        return token;
+        return scalar.Style == ScalarStyle.Plain && !explicitString
+            ? new YamlScalar(position, text, TypePlain(text))
+            : new YamlScalar(position, text, ScalarKind.String);
     }
 
     /// <summary>YAML 1.2 core schema: null, bool, int, float, else string.</summary>
-    internal static JValue TypePlain(string text)
+    internal static ScalarKind TypePlain(string text)
     {
         switch (text)
         {
             case "" or "~" or "null" or "Null" or "NULL":
-                return JValue.CreateNull();
-            case "true" or "True" or "TRUE":
-                return new JValue(true);
-            case "false" or "False" or "FALSE":
-                return new JValue(false);
+                return ScalarKind.Null;
+            case "true" or "True" or "TRUE" or "false" or "False" or "FALSE":
+                return ScalarKind.Boolean;
         }
-        if (IntPattern().IsMatch(text) && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
+        if (IntPattern().IsMatch(text))
         {
-            return new JValue(l);
+            return ScalarKind.Integer;
         }
-        if (FloatPattern().IsMatch(text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
-        {
-            return new JValue(d);
-        }
-        return new JValue(text);
+        return FloatPattern().IsMatch(text) ? ScalarKind.Float : ScalarKind.String;
     }
 
     private string Interpolate(string text, SourcePosition position)
@@ -179,7 +251,7 @@ internal sealed partial class YamlTreeReader(string file, Func<string, string?> 
         {
             return text;
         }
-        var result = new System.Text.StringBuilder();
+        var result = new StringBuilder();
         var i = 0;
         while (i < text.Length)
         {
@@ -196,8 +268,8 @@ internal sealed partial class YamlTreeReader(string file, Func<string, string?> 
                 var match = EnvReference().Match(reference);
                 if (close < 0 || !match.Success)
                 {
-                    diagnostics.Error("PGS005",
-                        $"bad reference '{reference}': write ${{env:NAME}} with NAME made of letters, digits and _ (or $${{ for a literal)",
+                    diagnostics.Error(DiagnosticCodes.BadEnvReference,
+                        $"bad reference '{Printable(reference)}': write ${{env:NAME}} with NAME made of letters, digits and _ (or $${{ for a literal)",
                         position);
                     return text;
                 }
@@ -205,7 +277,7 @@ internal sealed partial class YamlTreeReader(string file, Func<string, string?> 
                 var value = environment(name);
                 if (value is null)
                 {
-                    diagnostics.Error("PGS006", $"environment variable '{name}' is not set (referenced as ${{env:{name}}})", position);
+                    diagnostics.Error(DiagnosticCodes.EnvNotSet, $"environment variable '{name}' is not set (referenced as ${{env:{name}}})", position);
                     return text;
                 }
                 result.Append(value);
@@ -218,12 +290,14 @@ internal sealed partial class YamlTreeReader(string file, Func<string, string?> 
         return result.ToString();
     }
 
-    [GeneratedRegex(@"^[-+]?[0-9]+$")]
+    internal static string Printable(string text) => TextSafety.Printable(text);
+
+    [GeneratedRegex(@"^[-+]?[0-9]+\z")]
     private static partial Regex IntPattern();
 
-    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")]
+    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\z")]
     private static partial Regex FloatPattern();
 
-    [GeneratedRegex(@"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")]
+    [GeneratedRegex(@"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}\z")]
     private static partial Regex EnvReference();
 }

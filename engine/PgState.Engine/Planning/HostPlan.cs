@@ -3,6 +3,12 @@ using PgState.Engine.Resources;
 
 namespace PgState.Engine.Planning;
 
+/// <summary>Which server a plan was computed against: apply of a saved plan refuses another one.</summary>
+public sealed record PlanTarget(string? SystemIdentifier, string DataDirectory, int Port, string Version)
+{
+    public string Describe() => $"system identifier {SystemIdentifier ?? "unknown"}, data directory {(DataDirectory.Length > 0 ? DataDirectory : "unknown")}, port {Port}";
+}
+
 /// <summary>The working plan for one host: ordered changes, pending activations, warnings and
 /// the fingerprint of the live state it was computed from.</summary>
 public sealed record HostPlan(
@@ -14,6 +20,15 @@ public sealed record HostPlan(
     string Fingerprint,
     RestartPolicy RestartPolicy)
 {
+    /// <summary>The changes with their payloads (empty for a plan read back from a file).</summary>
+    public IReadOnlyList<IPlannedChange> Planned { get; init; } = [];
+
+    /// <summary>The server the plan was computed against (null when unknown, e.g. an old plan file).</summary>
+    public PlanTarget? Server { get; init; }
+
+    /// <summary>Per-change fingerprints as saved in a plan file, by address.</summary>
+    public IReadOnlyDictionary<string, string>? SavedFingerprints { get; init; }
+
     public int ToAdd => Changes.Count(c => c.Action is ChangeAction.Create or ChangeAction.Replace);
 
     public int ToChange => Changes.Count(c => c.Action == ChangeAction.Update);

@@ -5,7 +5,7 @@ using PgState.Engine.Resources;
 namespace PgState.Engine.Rendering;
 
 /// <summary>Health-check results as text, markdown or JSON, like plans.</summary>
-public static class CheckRenderer
+internal static class CheckRenderer
 {
     public static string Word(CheckStatus s) => s.ToString().ToLowerInvariant();
 

@@ -13,9 +13,9 @@ public enum OutputFormat
 }
 
 /// <summary>Turns plans into text for a terminal, markdown for a pull request, or versioned JSON.</summary>
-public static class PlanRenderer
+internal static class PlanRenderer
 {
-    public const int FormatVersion = 1;
+    public const int FormatVersion = Planning.SavedPlanFormat.CurrentVersion;
 
     public const string Sensitive = "(sensitive)";
 
@@ -26,7 +26,8 @@ public static class PlanRenderer
         _ => string.Join("\n", plans.Select(p => RenderText(p, colour))),
     };
 
-    private static string? Shown(ResourceChange c, string? value) => c.Sensitive && value is not null ? Sensitive : value;
+    /// <summary>The one place a sensitive value becomes "(sensitive)": modules never write it.</summary>
+    private static string? Shown(ResourceChange c, string? value) => c.Sensitive ? Sensitive : value;
 
     private static string Quote(string? value) => value is null ? "(none)" : "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 
@@ -210,11 +211,16 @@ public static class PlanRenderer
     /// <summary>The JSON plan; with manifests it is a saved plan that `apply plan.json` can check.</summary>
     public static string RenderJson(IReadOnlyList<HostPlan> plans, IReadOnlyList<SavedManifest>? manifests, SavedOverrides? overrides)
     {
+        var digest = manifests is null ? null : SavedPlanFormat.Digest(manifests, overrides ?? new SavedOverrides(null, null, null), plans);
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteNumber("formatVersion", FormatVersion);
+            if (digest is not null)
+            {
+                w.WriteString("digest", digest);
+            }
             if (manifests is not null)
             {
                 w.WriteStartArray("manifests");
@@ -247,6 +253,15 @@ public static class PlanRenderer
                 w.WriteString("target", plan.Target);
                 w.WriteString("fingerprint", plan.Fingerprint);
                 w.WriteString("restartPolicy", plan.RestartPolicy.ToString().ToLowerInvariant());
+                if (plan.Server is { } server)
+                {
+                    w.WriteStartObject("server");
+                    w.WriteString("systemIdentifier", server.SystemIdentifier);
+                    w.WriteString("dataDirectory", server.DataDirectory);
+                    w.WriteNumber("port", server.Port);
+                    w.WriteString("version", server.Version);
+                    w.WriteEndObject();
+                }
                 w.WriteStartArray("changes");
                 foreach (var c in plan.Changes)
                 {
@@ -258,7 +273,7 @@ public static class PlanRenderer
                     w.WriteString("after", Shown(c, c.After));
                     w.WriteString("activation", c.Activation.Word());
                     w.WriteBoolean("sensitive", c.Sensitive);
-                    w.WriteString("fingerprint", SavedPlanFormat.Fingerprint(c));
+                    w.WriteString("fingerprint", plan.SavedFingerprints?.GetValueOrDefault(c.Address) ?? SavedPlanFormat.Fingerprint(c));
                     if (c.Note is not null)
                     {
                         w.WriteString("note", c.Note);

@@ -34,9 +34,9 @@ public static class ChangeActionExtensions
 }
 
 /// <summary>
-/// One difference between desired and live state. Before is the live value (null for create),
-/// After the desired one (null for delete). Sensitive values are never rendered.
-/// Payload is what the module needs to apply the change; it stays in memory.
+/// One difference between desired and live state, as plans show and save it. Before is the live
+/// value (null for create), After the desired one (null for delete). When Sensitive, both are
+/// secret: modules put the real description in them and renderers alone print "(sensitive)".
 /// </summary>
 public sealed record ResourceChange(
     string Address,
@@ -46,10 +46,17 @@ public sealed record ResourceChange(
     string? After,
     Activation Activation,
     string? Note = null,
-    bool Sensitive = false)
+    bool Sensitive = false);
+
+/// <summary>A change as the engine carries it between plan and apply.</summary>
+public interface IPlannedChange
 {
-    public object? Payload { get; init; }
+    ResourceChange Change { get; }
 }
+
+/// <summary>A change and the typed payload its module needs to apply it. The payload stays in memory.</summary>
+public sealed record PlannedChange<TPayload>(ResourceChange Change, TPayload Payload) : IPlannedChange
+    where TPayload : notnull;
 
 /// <summary>A value that is written but not active yet: a reload or a restart is pending.</summary>
 public sealed record PendingActivation(string Address, string Module, string? Value, Activation Needs, string Note);
@@ -57,10 +64,35 @@ public sealed record PendingActivation(string Address, string Module, string? Va
 /// <summary>Something a reviewer must know that is not a change pgstate will make.</summary>
 public sealed record PlanWarning(string? Address, string Module, string Message);
 
-/// <summary>A module's answer for one host: its changes, pending activations, warnings,
-/// and a digest of the live state they were computed from.</summary>
+/// <summary>A module's typed answer: its changes with payloads, pending activations and warnings.</summary>
+public sealed class Diff<TPayload>(string module)
+    where TPayload : notnull
+{
+    private readonly List<PlannedChange<TPayload>> _changes = [];
+    private readonly List<PendingActivation> _pending = [];
+    private readonly List<PlanWarning> _warnings = [];
+
+    public string Module { get; } = module;
+
+    public IReadOnlyList<PlannedChange<TPayload>> Changes => _changes;
+
+    public IReadOnlyList<PendingActivation> Pending => _pending;
+
+    public IReadOnlyList<PlanWarning> Warnings => _warnings;
+
+    public void Add(string address, ChangeAction action, string? before, string? after, Activation activation, TPayload payload, string? note = null, bool sensitive = false) =>
+        _changes.Add(new PlannedChange<TPayload>(new ResourceChange(address, Module, action, before, after, activation, note, sensitive), payload));
+
+    public void AddPending(string address, string? value, Activation needs, string note) =>
+        _pending.Add(new PendingActivation(address, Module, value, needs, note));
+
+    public void Warn(string? address, string message) => _warnings.Add(new PlanWarning(address, Module, message));
+}
+
+/// <summary>A module's answer for the engine: changes, pending activations, warnings, and a
+/// deterministic digest of the live state they were computed from.</summary>
 public sealed record ModuleDiff(
-    IReadOnlyList<ResourceChange> Changes,
+    IReadOnlyList<IPlannedChange> Changes,
     IReadOnlyList<PendingActivation> Pending,
     IReadOnlyList<PlanWarning> Warnings,
     string LiveDigest)

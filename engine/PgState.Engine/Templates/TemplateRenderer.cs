@@ -5,7 +5,56 @@ using Scriban.Runtime;
 
 namespace PgState.Engine.Templates;
 
-/// <summary>Renders a module's embedded Scriban template as a pure function of a model.</summary>
+/// <summary>
+/// A template's model, built from plain values (strings, numbers, booleans, lists of models) so
+/// Scriban never reflects over .NET types (Native AOT keeps working).
+/// </summary>
+public sealed class TemplateModel
+{
+    internal ScriptObject Object { get; } = new();
+
+    public TemplateModel Set(string name, string? value)
+    {
+        Object.SetValue(name, value, readOnly: true);
+        return this;
+    }
+
+    public TemplateModel Set(string name, bool value)
+    {
+        Object.SetValue(name, value, readOnly: true);
+        return this;
+    }
+
+    public TemplateModel Set(string name, long value)
+    {
+        Object.SetValue(name, value, readOnly: true);
+        return this;
+    }
+
+    public TemplateModel Set(string name, IEnumerable<TemplateModel> items)
+    {
+        var array = new ScriptArray();
+        foreach (var item in items)
+        {
+            array.Add(item.Object);
+        }
+        Object.SetValue(name, array, readOnly: true);
+        return this;
+    }
+
+    public TemplateModel Set(string name, IEnumerable<string> items)
+    {
+        var array = new ScriptArray();
+        foreach (var item in items)
+        {
+            array.Add(item);
+        }
+        Object.SetValue(name, array, readOnly: true);
+        return this;
+    }
+}
+
+/// <summary>Renders a module's embedded Scriban template as a pure function of a model, never truncated.</summary>
 public static class TemplateRenderer
 {
     private static readonly ConcurrentDictionary<(Assembly, string), Template> Cache = new();
@@ -15,7 +64,7 @@ public static class TemplateRenderer
     {
         try
         {
-            Template.Parse("{{ x }}").Render(new { x = 1 });
+            Render(Template.Parse("{{ x }}"), new TemplateModel().Set("x", "1"));
         }
         catch (Exception)
         {
@@ -23,7 +72,7 @@ public static class TemplateRenderer
         }
     }, null);
 
-    public static string Render(Assembly assembly, string resourceName, IReadOnlyDictionary<string, object?> model)
+    public static string Render(Assembly assembly, string resourceName, TemplateModel model)
     {
         var template = Cache.GetOrAdd((assembly, resourceName), key =>
         {
@@ -37,14 +86,23 @@ public static class TemplateRenderer
             }
             return parsed;
         });
-        var globals = new ScriptObject();
-        foreach (var (name, value) in model)
+        return Render(template, model);
+    }
+
+    private static string Render(Template template, TemplateModel model)
+    {
+        // No limits that cut output: Scriban's defaults stop loops at 1,000 iterations and a
+        // string at 1 MB (a 2,100-rule pg_hba.conf was once cut there). Modules check what they
+        // render is complete (e.g. the rule count) before using it.
+        var context = new TemplateContext
         {
-            globals[name] = value;
-        }
-        // LoopLimit 0: no cap; a pg_hba.conf may hold thousands of rules.
-        var context = new TemplateContext { StrictVariables = true, LoopLimit = 0 };
-        context.PushGlobal(globals);
+            StrictVariables = true,
+            LoopLimit = 0,
+            LimitToString = 0,
+            RecursiveLimit = 64,
+            EnableRelaxedMemberAccess = false,
+        };
+        context.PushGlobal(model.Object);
         return template.Render(context);
     }
 }

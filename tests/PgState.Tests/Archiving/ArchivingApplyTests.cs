@@ -150,7 +150,7 @@ public class ArchivingApplyTests(ClusterFixture fixture) : IClassFixture<Cluster
         var plan = await CliRunner.RunAsync("plan", "--format", "json", "--out", outFile, file);
         Assert.Equal(2, plan.ExitCode);
         using var json = System.Text.Json.JsonDocument.Parse(plan.Stdout);
-        Assert.Equal(1, json.RootElement.GetProperty("formatVersion").GetInt32());
+        Assert.Equal(2, json.RootElement.GetProperty("formatVersion").GetInt32());
         var hostPlan = json.RootElement.GetProperty("plans")[0];
         Assert.StartsWith("sha256:", hostPlan.GetProperty("fingerprint").GetString());
         var changes = hostPlan.GetProperty("changes").EnumerateArray().ToList();

@@ -17,7 +17,7 @@ public class BackupTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 
     private string Manifest(string backupExtra = "", string schedule = "*-*-* 02:30:00", string scheduler = "systemd") =>
         _dir.Write("backup.yaml", _cluster.Manifest("db",
-            $"  backupScheduling: {{unitDirectory: {_dir.Path}/units, cronDirectory: {_dir.Path}/cron, pgstatePath: {Path.Combine(AppContext.BaseDirectory, "pgstate")}}}\n" +
+            $"  backupScheduling: {{unitDirectory: {_dir.Path}/units, cronDirectory: {_dir.Path}/cron, pgstatePath: {Path.Combine(AppContext.BaseDirectory, "pgstate")}, manifestPath: {_dir.Path}/backup.yaml}}\n" +
             $"  backups:\n    - {{name: nightly, schedule: \"{schedule}\", destination: {Dest}, scheduler: {scheduler}{backupExtra}}}"));
 
     private static BackupStatus Status(string dest) => BackupRunner.ReadStatus(Path.Combine(dest, ".pgstate-status-nightly.json"))!;
@@ -132,9 +132,11 @@ public class BackupTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
         Assert.Contains("+ backups.nightly.timer", plan.Stdout);
         Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
         Assert.Equal(0, (await CliRunner.RunAsync("plan", file)).ExitCode);
-        var service = Path.Combine(_dir.Path, "units", "pgstate-backup-nightly.service");
-        var timer = Path.Combine(_dir.Path, "units", "pgstate-backup-nightly.timer");
+        var service = Path.Combine(_dir.Path, "units", "pgstate-backup-db-nightly.service");
+        var timer = Path.Combine(_dir.Path, "units", "pgstate-backup-db-nightly.timer");
         Assert.Contains($"backup run nightly --manifest {file}", File.ReadAllText(service));
+        Assert.Contains("User=postgres\nGroup=postgres\n", File.ReadAllText(service));
+        Assert.StartsWith("# Written by pgstate for host db from manifest ", File.ReadAllText(service));
         Assert.Contains("OnCalendar=*-*-* 02:30:00", File.ReadAllText(timer));
         Assert.Contains("Persistent=true", File.ReadAllText(timer));
         var verify = await ProcessRunner.Default.RunAsync("systemd-analyze", ["verify", service, timer], check: false);
@@ -150,7 +152,7 @@ public class BackupTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
         var cron = Manifest(schedule: "Sun *-*-* 03:00:00", scheduler: "cron");
         Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", cron)).ExitCode);
         Assert.False(File.Exists(timer));
-        Assert.Contains("0 3 * * sun postgres ", File.ReadAllText(Path.Combine(_dir.Path, "cron", "pgstate-backup-nightly")));
+        Assert.Contains("0 3 * * sun postgres ", File.ReadAllText(Path.Combine(_dir.Path, "cron", "pgstate-backup-db-nightly")));
         Assert.Equal(0, (await CliRunner.RunAsync("plan", cron)).ExitCode);
     }
 

@@ -64,8 +64,10 @@ public partial class GitOpsTests(ClusterFixture fixture) : IClassFixture<Cluster
     public async Task A_second_apply_fails_fast_naming_the_holder_and_waits_with_lock_timeout()
     {
         var file = Manifest("  settings:\n    archive_timeout: 7min");
+        // The lock is the server's (system identifier and data directory), whatever the manifest calls the host.
+        var identity = $"{await _cluster.ScalarAsync<long>("select system_identifier from pg_control_system()")}:{_cluster.DataDirectory}";
         await using var holder = await _cluster.OpenAsync();
-        await using (var take = new NpgsqlCommand("select pg_advisory_lock($1)", holder) { Parameters = { new() { Value = ApplyLock.KeyFor("db") } } })
+        await using (var take = new NpgsqlCommand("select pg_advisory_lock($1)", holder) { Parameters = { new() { Value = ApplyLock.KeyFor(identity) } } })
         {
             await take.ExecuteScalarAsync();
         }
@@ -73,12 +75,16 @@ public partial class GitOpsTests(ClusterFixture fixture) : IClassFixture<Cluster
 
         var failed = await CliRunner.RunAsync("apply", "--auto-approve", file);
         Assert.Equal(1, failed.ExitCode);
-        Assert.Contains($"another pgstate apply is running on host 'db': advisory lock held by backend pid {holderPid}", failed.Stderr);
+        Assert.Contains($"another pgstate apply is running on this server (host 'db', {identity}): advisory lock held by backend pid {holderPid}", failed.Stderr);
+        var otherName = _dir.Write("other-name.yaml", _cluster.Manifest("another-name-same-server", "  settings:\n    archive_timeout: 8min"));
+        var alsoFailed = await CliRunner.RunAsync("apply", "--auto-approve", otherName);
+        Assert.Equal(1, alsoFailed.ExitCode);
+        Assert.Contains("another pgstate apply is running on this server (host 'another-name-same-server'", alsoFailed.Stderr);
         Assert.Equal("0", await _cluster.ShowAsync("archive_timeout"));
 
         var waiting = CliRunner.RunAsync("apply", "--auto-approve", "--lock-timeout", "20s", file);
         await Task.Delay(700);
-        await using (var release = new NpgsqlCommand("select pg_advisory_unlock($1)", holder) { Parameters = { new() { Value = ApplyLock.KeyFor("db") } } })
+        await using (var release = new NpgsqlCommand("select pg_advisory_unlock($1)", holder) { Parameters = { new() { Value = ApplyLock.KeyFor(identity) } } })
         {
             await release.ExecuteScalarAsync();
         }

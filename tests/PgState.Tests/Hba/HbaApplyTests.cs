@@ -182,7 +182,7 @@ public class HbaApplyTests(ClusterFixture fixture) : IClassFixture<ClusterFixtur
         var file = Manifest("test.yaml", "authoritative", LocalTrust, Replication, "{type: host, database: all, user: all, address: 0.0.0.0/0, method: reject}");
         var result = await CliRunner.RunAsync("hba", "test", file, "--database", "replication", "--user", "backup_user", "--address", "127.0.0.1");
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("desired: hba.rule[1], line 7 of the manifest's file: host replication backup_user 127.0.0.1/32 scram-sha-256 → method scram-sha-256", result.Stdout);
+        Assert.Contains("desired: hba.rule[1], line 7 of the rendered pg_hba.conf: host replication backup_user 127.0.0.1/32 scram-sha-256 → method scram-sha-256", result.Stdout);
         Assert.Contains($"live:    line 97 of {_cluster.HbaPath()}: host replication all 127.0.0.1/32 trust → method trust", result.Stdout);
 
         var other = await CliRunner.RunAsync("hba", "test", file, "--database", "app", "--user", "app", "--address", "10.1.2.3");

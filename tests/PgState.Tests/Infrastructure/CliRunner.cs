@@ -10,11 +10,49 @@ public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 /// <summary>Runs pgstate in-process (new Program(io)) and returns what it printed and its exit code.</summary>
 public static class CliRunner
 {
+    /// <summary>
+    /// Where this test run's "host" directories are (units, cron, locks, /etc/pgstate, credentials,
+    /// state): a temporary directory, so no test reads or writes the machine's own. Tests may
+    /// override any of them through the environment they pass.
+    /// </summary>
+    public static string HostRoot { get; } = CreateHostRoot();
+
+    public static IReadOnlyDictionary<string, string> HostEnvironment { get; } = new Dictionary<string, string>
+    {
+        ["PGSTATE_UNIT_DIR"] = Path.Combine(HostRoot, "systemd"),
+        ["PGSTATE_CRON_DIR"] = Path.Combine(HostRoot, "cron.d"),
+        ["PGSTATE_LOCK_DIR"] = Path.Combine(HostRoot, "lock"),
+        ["PGSTATE_CONFIG_DIR"] = Path.Combine(HostRoot, "etc"),
+        ["PGSTATE_CREDENTIALS_DIR"] = Path.Combine(HostRoot, "credentials"),
+        ["PGSTATE_STATE_DIR"] = Path.Combine(HostRoot, "state"),
+    };
+
+    private static string CreateHostRoot()
+    {
+        var root = Directory.CreateTempSubdirectory("pgstate-host-").FullName;
+        File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        return root;
+    }
+
     public static async Task<CliResult> RunAsync(string[] args, IReadOnlyDictionary<string, string>? environment = null, string? input = null, bool terminal = false)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        var env = environment ?? new Dictionary<string, string>();
+        var env = new Dictionary<string, string>(HostEnvironment);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            env[k] = v;
+        }
         var io = new IOContext(new StringReader(input ?? ""), stdout, stderr, terminal, terminal,
             name => env.TryGetValue(name, out var v) ? v : null);
         var exit = await new Program(io).RunAsync(args);
@@ -30,6 +68,8 @@ public sealed class TempDir : IDisposable
     public TempDir()
     {
         Path = Directory.CreateTempSubdirectory("pgstate-t-").FullName;
+        // Traversable by the server's user: backups and archives inside run as postgres.
+        File.SetUnixFileMode(Path, (UnixFileMode)0b111_101_101);
     }
 
     public string Path { get; }

@@ -43,7 +43,8 @@ public sealed class ReplicationTests : IAsyncLifetime
         var plan = await CliRunner.RunAsync(["plan", "--format", "json", file], env);
         outputs.Add(plan.ToString());
         Assert.Equal(2, plan.ExitCode);
-        Assert.Contains("LOGIN REPLICATION NOSUPERUSER PASSWORD (sensitive)", plan.Stdout);
+        Assert.Contains("\"address\": \"roles.backup_user.password\"", plan.Stdout);
+        Assert.Contains("\"before\": \"(sensitive)\",\n          \"after\": \"(sensitive)\"", plan.Stdout);
         var apply = await CliRunner.RunAsync(["apply", "--auto-approve", file], env);
         outputs.Add(apply.ToString());
         Assert.True(apply.ExitCode == 0, apply.ToString());

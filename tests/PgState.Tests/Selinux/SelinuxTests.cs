@@ -52,7 +52,7 @@ public class SelinuxTests(ClusterFixture fixture) : IClassFixture<ClusterFixture
         var rule = archive + "(/.*)?";
         var file = Manifest("label.yaml",
             $"  directories:\n    - {{path: {archive}, owner: postgres, group: postgres, mode: \"0700\"}}\n" +
-            $"  selinux:\n    fileContexts:\n      - {{path: \"{rule}\", type: postgresql_db_t}}");
+            $"  selinux:\n    labelsWhenDisabled: manage\n    fileContexts:\n      - {{path: \"{rule}\", type: postgresql_db_t}}");
 
         var plan = await CliRunner.RunAsync("plan", file);
         Assert.True(plan.ExitCode == 2, plan.ToString());
@@ -122,14 +122,52 @@ public class SelinuxTests(ClusterFixture fixture) : IClassFixture<ClusterFixture
     {
         var destination = Path.Combine(_root, "wal");
         var archiving = $"  archiving:\n    method: copy\n    destination: {destination}\n";
+        // SELinux is disabled on this machine: the warning is only given where labels are managed.
+        var disabled = await CliRunner.RunAsync("plan", Manifest("disabled.yaml", archiving));
+        Assert.DoesNotContain("cannot write", disabled.Stdout);
+        archiving += "  selinux:\n    labelsWhenDisabled: manage\n";
         var without = await CliRunner.RunAsync("plan", Manifest("nowarn.yaml", archiving));
         Assert.Contains($"the archive destination {destination} gets ", without.Stdout);
         Assert.Contains("which postgresql_t cannot write", without.Stdout);
         Assert.Contains($"Add to spec.selinux.fileContexts: {{path: \"{destination}(/.*)?\", type: postgresql_db_t}}", without.Stdout);
 
         var with = await CliRunner.RunAsync("plan", Manifest("warn.yaml",
-            archiving + $"  selinux:\n    fileContexts:\n      - {{path: \"{destination}(/.*)?\", type: postgresql_db_t}}"));
+            archiving + $"    fileContexts:\n      - {{path: \"{destination}(/.*)?\", type: postgresql_db_t}}"));
         Assert.DoesNotContain("cannot write", with.Stdout);
+    }
+
+    [SelinuxFact]
+    public async Task Labels_are_not_drift_while_selinux_is_disabled_but_file_contexts_are()
+    {
+        var archive = Path.Combine(_root, "quiet");
+        Directory.CreateDirectory(archive);
+        File.WriteAllText(Path.Combine(archive, "000000010000000000000009"), "wal");
+        var rule = archive + "(/.*)?";
+        var file = Manifest("quiet.yaml",
+            $"  directories:\n    - {{path: {archive}, owner: postgres, group: postgres, mode: \"0700\"}}\n" +
+            $"  selinux:\n    fileContexts:\n      - {{path: \"{rule}\", type: postgresql_db_t}}");
+        await ProcessRunner.Default.RunAsync("chown", ["-R", "postgres:postgres", archive]);
+        File.SetUnixFileMode(archive, (UnixFileMode)0b111_000_000);
+        var plan = await CliRunner.RunAsync("plan", file);
+        Assert.True(plan.ExitCode == 2, plan.ToString());
+        Assert.Contains($"+ selinux.fcontext[\"{rule}\"]", plan.Stdout);
+        Assert.DoesNotContain("selinux.labels[", plan.Stdout);
+        Assert.Contains("SELinux is disabled here, so files get no labels and pgstate does not count them as drift", plan.Stdout);
+        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
+        // New unlabelled files (the next WAL segment) keep the plan empty.
+        File.WriteAllText(Path.Combine(archive, "00000001000000000000000A"), "wal");
+        Assert.Equal(0, (await CliRunner.RunAsync("plan", file)).ExitCode);
+    }
+
+    [SelinuxFact]
+    public async Task Expected_labels_read_in_process_agree_with_matchpathcon()
+    {
+        string[] paths = ["/var/lib/postgresql", "/var/lib/pgsql/data", "/etc/passwd", "/var/log/postgresql", "/tmp", "/usr/bin/psql", "/run/postgresql", "/srv/anything", _root];
+        var policy = SelinuxPolicy.Read()!;
+        var matchpathcon = await ProcessRunner.Default.RunAsync("matchpathcon", ["-n", .. paths]);
+        var expected = matchpathcon.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var ours = LabelLookup.Lookup(policy.FileContextsPath, paths);
+        Assert.Equal(expected, ours);
     }
 
     [SelinuxFact]

@@ -53,10 +53,18 @@ public partial class ExamplePlanSnapshotTests(ClusterFixture fixture) : IClassFi
             ["plan", "--format", format, "--pg-host", _cluster.SocketDirectory, "--pg-port", env["PGSTATE_SANDBOX_PORT"],
              Path.Combine(RepositoryRoot, "examples", example)], env);
         Assert.True(result.ExitCode is 0 or 2, result.ToString());
-        var scrubbed = Fingerprint().Replace(result.Stdout.Replace(_cluster.Root, "<tmp>").Replace(env["PGSTATE_SANDBOX_PORT"], "<port>"), "sha256:<fingerprint>");
+        var scrubbed = Fingerprint().Replace(result.Stdout.Replace(_cluster.Root, "<tmp>").Replace(CliRunner.HostRoot, "<host>").Replace(env["PGSTATE_SANDBOX_PORT"], "<port>"), "sha256:<fingerprint>");
+        scrubbed = SystemIdentifier().Replace(scrubbed, "\"systemIdentifier\": \"<sysid>\"");
+        scrubbed = ServerVersion().Replace(scrubbed, "\"version\": \"<version>\"");
         Snapshot.Match(scrubbed.Split('\n'), SnapshotNameExtension.Create(example.Replace(".yaml", ""), format));
     }
 
     [GeneratedRegex("sha256:[0-9a-f]{64}")]
     private static partial Regex Fingerprint();
+
+    [GeneratedRegex("\"systemIdentifier\": \"[0-9]+\"")]
+    private static partial Regex SystemIdentifier();
+
+    [GeneratedRegex("\"version\": \"[^\"]+\"")]
+    private static partial Regex ServerVersion();
 }

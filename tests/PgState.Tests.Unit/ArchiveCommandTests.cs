@@ -1,3 +1,4 @@
+using PgState.Engine.Host;
 using PgState.Modules.Archiving;
 
 namespace PgState.Tests.Unit;
@@ -25,4 +26,15 @@ public class ArchiveCommandTests
     [Fact]
     public void PgBackRest_command_names_the_stanza() =>
         Assert.Equal("pgbackrest --stanza=main archive-push %p", ArchiveCommands.PgBackRest("main"));
+
+    [Theory]
+    [InlineData("x\\'; CREATE TABLE pwned(); --", "E'x\\\\''; CREATE TABLE pwned(); --'")]
+    [InlineData("plain", "E'plain'")]
+    [InlineData("it's", "E'it''s'")]
+    public void Sql_literals_are_e_strings_read_the_same_under_any_standard_conforming_strings(string value, string literal) =>
+        Assert.Equal(literal, Sql.Literal(value));
+
+    [Fact]
+    public void A_nul_never_reaches_sql() =>
+        Assert.Throws<PgState.Engine.Diagnostics.PgStateException>(() => Sql.Literal("a\0b"));
 }

@@ -10,9 +10,18 @@ public class SettingsDiffTests
     private static readonly ParameterInfo ArchiveMode = new("archive_mode", "enum", null, "postmaster", null, null, ["always", "on", "off"]);
     private static readonly ParameterInfo Timeout = new("archive_timeout", "integer", "s", "sighup", "0", "1073741823", []);
 
-    private static ModuleDiff Diff(DesiredSetting desired, LiveSetting live, params FileSetting[] files) =>
+    private sealed record Result(IReadOnlyList<PlannedChange<SettingWrite>> Planned, IReadOnlyList<PendingActivation> Pending, IReadOnlyList<PlanWarning> Warnings)
+    {
+        public IReadOnlyList<ResourceChange> Changes => [.. Planned.Select(p => p.Change)];
+    }
+
+    private static Result Diff(DesiredSetting desired, LiveSetting live, params FileSetting[] files)
+    {
+        var diff = new Diff<SettingWrite>("archiving");
         SettingsDiff.Diff([desired], new Dictionary<string, LiveSetting> { [desired.Name] = live },
-            files.ToLookup(f => f.Name), filesReadable: true, RestartPolicy.Never);
+            files.ToLookup(f => f.Name), filesReadable: true, RestartPolicy.Never, diff);
+        return new Result(diff.Changes, diff.Pending, diff.Warnings);
+    }
 
     private static FileSetting Auto(string name, string value, int seqno = 10) => new(name, "/data/postgresql.auto.conf", 3, seqno, value, null);
 
@@ -80,8 +89,8 @@ public class SettingsDiffTests
     public void Null_value_resets_a_parameter_present_in_auto_conf()
     {
         var diff = Diff(new("archive_timeout", null, null, "t"), new(Timeout, "300", "configuration file", false, "0"), Auto("archive_timeout", "300"));
-        var change = Assert.Single(diff.Changes);
-        Assert.Equal(ChangeAction.Delete, change.Action);
+        var change = Assert.Single(diff.Planned);
+        Assert.Equal(ChangeAction.Delete, change.Change.Action);
         Assert.Equal(new SettingWrite("archive_timeout", null), change.Payload);
     }
 

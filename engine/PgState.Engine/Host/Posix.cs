@@ -1,0 +1,217 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace PgState.Engine.Host;
+
+public enum PosixFileKind
+{
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Other,
+}
+
+/// <summary>What stat(2) says about a path: kind, owner, group, permission bits, size, device.</summary>
+public sealed record PosixStat(PosixFileKind Kind, uint Uid, uint Gid, int Mode, long Size, ulong Inode, ulong Device, DateTimeOffset Modified);
+
+/// <summary>
+/// The few system calls pgstate needs to read a host without spawning a process (stat, xattrs,
+/// user and group names) and to write safely (chown, link, fsync of a directory). glibc ≥ 2.28
+/// (RHEL 8, Debian 10): statx rather than stat, which older glibc does not export.
+/// </summary>
+public static partial class Posix
+{
+    private const string LibC = "libc.so.6";
+    private const int AtFdCwd = -100;
+    private const int AtSymlinkNoFollow = 0x100;
+    private const uint StatxBasicStats = 0x7ff;
+    private const int ENOENT = 2;
+    private const int ENODATA = 61;
+    private const int ENOTSUP = 95;
+    private const int ERANGE = 34;
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial nint lgetxattr(string path, string name, byte* value, nint size);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int lsetxattr(string path, string name, byte* value, nint size, int flags);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int lchown(string path, uint owner, uint group);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int link(string oldpath, string newpath);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static partial int fsync(int fd);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static partial int close(int fd);
+
+    [LibraryImport(LibC)]
+    private static partial uint geteuid();
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static unsafe partial int getpwuid_r(uint uid, byte* pwd, byte* buf, nint buflen, byte** result);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int getpwnam_r(string name, byte* pwd, byte* buf, nint buflen, byte** result);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static unsafe partial int getgrgid_r(uint gid, byte* grp, byte* buf, nint buflen, byte** result);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int getgrnam_r(string name, byte* grp, byte* buf, nint buflen, byte** result);
+
+    public static uint EffectiveUid => geteuid();
+
+    public static bool IsRoot => geteuid() == 0;
+
+    /// <summary>stat (or lstat with followLinks false); null when the path does not exist.</summary>
+    public static unsafe PosixStat? Stat(string path, bool followLinks = true)
+    {
+        var buffer = stackalloc byte[256];
+        if (statx(AtFdCwd, path, followLinks ? 0 : AtSymlinkNoFollow, StatxBasicStats, buffer) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno is ENOENT or 20 /* ENOTDIR */ ? null : throw new IOException($"stat {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+        var mode = *(ushort*)(buffer + 28);
+        var kind = (mode & 0xF000) switch
+        {
+            0x8000 => PosixFileKind.Regular,
+            0x4000 => PosixFileKind.Directory,
+            0xA000 => PosixFileKind.Symlink,
+            0x1000 => PosixFileKind.Fifo,
+            0xC000 => PosixFileKind.Socket,
+            0x2000 => PosixFileKind.CharDevice,
+            0x6000 => PosixFileKind.BlockDevice,
+            _ => PosixFileKind.Other,
+        };
+        var mtimeSeconds = *(long*)(buffer + 112);
+        var mtimeNanos = *(uint*)(buffer + 120);
+        var device = ((ulong)*(uint*)(buffer + 136) << 32) | *(uint*)(buffer + 140);
+        return new PosixStat(kind, *(uint*)(buffer + 20), *(uint*)(buffer + 24), mode & 0xFFF, *(long*)(buffer + 40), *(ulong*)(buffer + 32), device,
+            DateTimeOffset.FromUnixTimeSeconds(mtimeSeconds).AddTicks(mtimeNanos / 100));
+    }
+
+    public static PosixFileKind? FileKind(string path, bool followLinks = true) => Stat(path, followLinks)?.Kind;
+
+    /// <summary>The security.selinux label of a path (not following a final symlink), or null when it has none.</summary>
+    public static unsafe string? SelinuxLabel(string path)
+    {
+        var buffer = stackalloc byte[512];
+        var n = lgetxattr(path, "security.selinux", buffer, 512);
+        if (n < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno is ENODATA or ENOTSUP or ENOENT or ERANGE ? null : throw new IOException($"getxattr {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+        var length = (int)n;
+        while (length > 0 && buffer[length - 1] == 0)
+        {
+            length--;
+        }
+        return length == 0 ? null : Encoding.UTF8.GetString(buffer, length);
+    }
+
+    /// <summary>Sets security.selinux (kept when pgstate replaces a file); false where the filesystem has no labels.</summary>
+    public static unsafe bool SetSelinuxLabel(string path, string label)
+    {
+        var bytes = Encoding.UTF8.GetBytes(label + "\0");
+        fixed (byte* p = bytes)
+        {
+            if (lsetxattr(path, "security.selinux", p, bytes.Length, 0) == 0)
+            {
+                return true;
+            }
+        }
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == ENOTSUP ? false : throw new IOException($"setxattr {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
+    }
+
+    public static void Chown(string path, uint uid, uint gid)
+    {
+        if (lchown(path, uid, gid) != 0)
+        {
+            throw new IOException($"chown {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+    }
+
+    /// <summary>A hard link; false (nothing done) when the filesystem or the kernel refuses one.</summary>
+    public static bool TryLink(string existing, string newPath) => link(existing, newPath) == 0;
+
+    /// <summary>fsync a directory, so a rename or unlink in it is on disk.</summary>
+    public static void SyncDirectory(string directory)
+    {
+        const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
+        var fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+        {
+            return; // best effort: nothing to sync where the directory cannot be opened
+        }
+        fsync(fd);
+        close(fd);
+    }
+
+    public static string? UserName(uint uid) => Lookup(uid, byName: null, user: true)?.Name;
+
+    public static string? GroupName(uint gid) => Lookup(gid, byName: null, user: false)?.Name;
+
+    /// <summary>A user's uid, primary gid and home directory; null when there is no such user.</summary>
+    public static (uint Uid, uint Gid, string Home)? User(string name) =>
+        Lookup(0, name, user: true) is { } e ? (e.Id, e.Gid, e.Home) : null;
+
+    public static uint? Group(string name) => Lookup(0, name, user: false)?.Id;
+
+    private sealed record Entry(string Name, uint Id, uint Gid, string Home);
+
+    private static unsafe Entry? Lookup(uint id, string? byName, bool user)
+    {
+        var size = 16 * 1024;
+        var record = stackalloc byte[64];
+        while (true)
+        {
+            var buffer = new byte[size];
+            byte* result = null;
+            int rc;
+            fixed (byte* b = buffer)
+            {
+                rc = (user, byName) switch
+                {
+                    (true, null) => getpwuid_r(id, record, b, size, &result),
+                    (true, { } n) => getpwnam_r(n, record, b, size, &result),
+                    (false, null) => getgrgid_r(id, record, b, size, &result),
+                    (false, { } n) => getgrnam_r(n, record, b, size, &result),
+                };
+                if (rc == ERANGE && size < 1024 * 1024)
+                {
+                    size *= 4;
+                    continue;
+                }
+                if (rc != 0 || result == null)
+                {
+                    return null;
+                }
+                var name = Marshal.PtrToStringUTF8(*(nint*)record) ?? "";
+                // struct passwd: name, passwd, uid (16), gid (20), gecos, dir (32), shell; struct group: name, passwd, gid (16), mem.
+                return user
+                    ? new Entry(name, *(uint*)(record + 16), *(uint*)(record + 20), Marshal.PtrToStringUTF8(*(nint*)(record + 32)) ?? "/")
+                    : new Entry(name, *(uint*)(record + 16), *(uint*)(record + 16), "");
+            }
+        }
+    }
+
+    /// <summary>Whether a process with this pid exists (for stale lock and temporary files).</summary>
+    public static bool ProcessExists(int pid) => pid > 0 && Directory.Exists($"/proc/{pid}");
+}

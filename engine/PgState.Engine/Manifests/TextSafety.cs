@@ -1,0 +1,34 @@
+using System.Text;
+
+namespace PgState.Engine.Manifests;
+
+/// <summary>Showing untrusted text in a message without letting it break the message (or a terminal).</summary>
+public static class TextSafety
+{
+    /// <summary>Text safe to quote in a message: control characters shown as \n, \t, \u0000.</summary>
+    public static string Printable(string text)
+    {
+        if (text.Length > 80)
+        {
+            text = text[..80] + "…";
+        }
+        if (!text.Any(char.IsControl))
+        {
+            return text;
+        }
+        var sb = new StringBuilder();
+        foreach (var c in text)
+        {
+            sb.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\u{(int)c:x4}",
+                _ => c.ToString(),
+            });
+        }
+        return sb.ToString();
+    }
+
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+using PgState.Engine.Diagnostics;
+using PgState.Engine.Host;
+using PgState.Engine.Resources;
+
+namespace PgState.Modules.Backups;
+
+/// <summary>backup:NAME — the last run did not fail, its status can be read, and the newest verified backup is as young as the schedule promises.</summary>
+internal static class BackupChecks
+{
+    public static async Task<IReadOnlyList<CheckResult>> CheckAsync(BoundBackups bound, IHostSession session, CancellationToken cancellationToken)
+    {
+        var results = new List<CheckResult>();
+        var maxAgeOverride = session.Facts.One(HostFacts.CheckThresholds)?.BackupMaxAge;
+        foreach (var b in bound.Backups)
+        {
+            var id = $"backup:{b.Name}";
+            BackupStatus? status;
+            try
+            {
+                status = BackupRunner.ReadStatus(BackupRunner.StatusFile(b));
+            }
+            catch (PgStateException e)
+            {
+                results.Add(new CheckResult(id, CheckStatus.Fail, $"the status of backup {b.Name} cannot be read: {e.Message}"));
+                continue;
+            }
+            if (status is null)
+            {
+                results.Add(new CheckResult(id, CheckStatus.Warn, $"no run of backup {b.Name} recorded in {b.Destination}"));
+                continue;
+            }
+            if (status.Error is not null)
+            {
+                results.Add(new CheckResult(id, CheckStatus.Fail, $"the last run of backup {b.Name} ({status.StartedUtc.ToString("u", CultureInfo.InvariantCulture)}) failed: {status.Error}"));
+                continue;
+            }
+            var maxAge = maxAgeOverride ?? await AllowedAgeAsync(session, b.Schedule, cancellationToken);
+            var newest = BackupRunner.List(b.Destination).Where(e => e.Verified || !b.Verify).Select(e => File.GetLastWriteTimeUtc(e.Path + (b.Verify ? ".verified" : "")))
+                .DefaultIfEmpty(DateTime.MinValue).Max();
+            var age = DateTime.UtcNow - newest;
+            var hours = age.TotalHours.ToString("0.#", CultureInfo.InvariantCulture);
+            results.Add(newest == DateTime.MinValue
+                ? new CheckResult(id, CheckStatus.Fail, $"backup {b.Name} has no verified backup in {b.Destination}")
+                : age > maxAge
+                    ? new CheckResult(id, CheckStatus.Fail, $"the newest verified backup of {b.Name} is {hours} h old; the schedule \"{b.Schedule}\" allows {maxAge.TotalHours:0.#} h", $"{hours} h")
+                        { Metrics = new Dictionary<string, double> { ["backup_age_seconds"] = age.TotalSeconds } }
+                    : new CheckResult(id, CheckStatus.Ok, $"newest verified backup of {b.Name} is {hours} h old", $"{hours} h")
+                        { Metrics = new Dictionary<string, double> { ["backup_age_seconds"] = age.TotalSeconds } });
+        }
+        return results;
+    }
+
+    /// <summary>1.5 × the schedule's period (from two successive elapses) plus an hour.</summary>
+    private static async Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
+    {
+        var output = await session.Processes.RunAsync("systemd-analyze", ["calendar", "--iterations=2", "--", schedule], check: false, cancellationToken: ct);
+        var times = output.StandardOutput.Split('\n').Where(l => l.Contains("Next elapse", StringComparison.Ordinal) || l.Contains("Iteration #2", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim())
+            .Select(t => DateTime.TryParse(string.Join(' ', t.Split(' ').Skip(1).Take(2)), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var d) ? d : (DateTime?)null)
+            .OfType<DateTime>().ToList();
+        var period = times.Count == 2 ? times[1] - times[0] : TimeSpan.FromDays(1);
+        return period * 1.5 + TimeSpan.FromHours(1);
+    }
+}
