@@ -15,6 +15,10 @@ ensure_test_packages
 
 results=$(mktemp -d /tmp/pgstate-results.XXXXXX)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+# The end-to-end tests run the binary that ships: Native AOT (scripts/publish.sh).
+bash scripts/publish.sh >&2 || { echo "error: the Native AOT build failed" >&2; exit 1; }
+export PGSTATE_BINARY="$PWD/artifacts/aot/pgstate"
 $ci && export SNAPSHOOTER_STRICT_MODE=true
 
 dotnet test PgState.sln -nologo --logger "trx;LogFilePrefix=results" --results-directory "$results" \

@@ -8,10 +8,7 @@ public class EndToEndTests(ClusterFixture fixture) : IClassFixture<ClusterFixtur
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
 
-    private static string Binary => Path.Combine(AppContext.BaseDirectory, "pgstate");
-
-    private static async Task<ProcessResult> RunAsync(params string[] args) =>
-        await ProcessRunner.Default.RunAsync(Binary, args, TimeSpan.FromSeconds(60), check: false);
+    private static async Task<ProcessResult> RunAsync(params string[] args) => await PgStateBinary.RunAsync(args);
 
     [Fact]
     public async Task Help_lists_the_commands()
