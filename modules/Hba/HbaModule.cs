@@ -111,6 +111,11 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
         foreach (var option in r.Mapping("options")?.Values ?? [])
         {
             var key = option.Key!;
+            if (key.Any(char.IsControl))
+            {
+                ok = false;
+                continue; // reported as a control character
+            }
             if (!KnownOptions.Contains(key, StringComparer.Ordinal))
             {
                 Error(DiagnosticCodes.HbaUnknownOption, $"option '{TextSafety.Printable(key)}' is not one PostgreSQL knows (known: {string.Join(", ", KnownOptions)})", option, atKey: true);

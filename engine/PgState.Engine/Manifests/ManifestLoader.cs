@@ -88,6 +88,14 @@ public sealed class ManifestLoader(Func<string, string?> environment)
                 diagnostics.Error(DiagnosticCodes.ManifestTooLarge, $"the file is larger than the {MaxFileBytes / (1024 * 1024)} MB pgstate reads", at);
                 return null;
             }
+            var nul = Array.IndexOf(buffer, (byte)0, 0, total);
+            if (nul >= 0)
+            {
+                var line = 1 + buffer.AsSpan(0, nul).Count((byte)'\n');
+                var column = nul - buffer.AsSpan(0, nul).LastIndexOf((byte)'\n');
+                diagnostics.Error(DiagnosticCodes.CannotReadManifest, "a NUL byte: this is not a text file", new SourcePosition(file, line, column));
+                return null;
+            }
             try
             {
                 return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(buffer, 0, total);
