@@ -38,8 +38,13 @@ public sealed class Program(IOContext io)
             if (Interlocked.Increment(ref signals) == 1)
             {
                 context.Cancel = true;
-                io.Error.WriteLine($"pgstate: {context.Signal} received: stopping after the current step (send it again to stop at once)");
-                cancel.Cancel();
+                var signal = context.Signal;
+                // Off the signal thread: cancelling runs callbacks (Npgsql, child processes) that must not run inside the handler.
+                ThreadPool.QueueUserWorkItem(_ =>
+                {
+                    io.Error.WriteLine($"pgstate: {signal} received: stopping after the current step (send it again to stop at once)");
+                    cancel.Cancel();
+                });
             }
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
@@ -70,7 +75,7 @@ public sealed class Program(IOContext io)
         await using var _ = new EarlySessions(workflow);
         try
         {
-            return await parsed.InvokeAsync(new InvocationConfiguration { Output = io.Output, Error = io.Error, EnableDefaultExceptionHandler = false }, cancellationToken);
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = io.Output, Error = io.Error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, cancellationToken);
         }
         catch (PgStateException e)
         {

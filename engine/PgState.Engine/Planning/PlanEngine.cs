@@ -279,6 +279,8 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
                     break;
                 }
             }
+            // An interruption that came during the last change still stops before activation (a restart above all).
+            interrupted |= cancellationToken.IsCancellationRequested;
             if (!interrupted && (needReload || needRestart))
             {
                 await ActivateAsync(lastModule is null ? "" : $"after {lastModule}");

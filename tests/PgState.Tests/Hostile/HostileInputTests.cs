@@ -9,9 +9,14 @@ namespace PgState.Tests.Hostile;
 /// change on the host (configuration files, units, roles, slots, tables) and no marker file that an
 /// injected command would create. validate and apply both run for each manifest case.
 /// </summary>
-public partial class HostileInputTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IDisposable
+[Collection(SharedClusterA.Name)]
+public partial class HostileInputTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
     private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();

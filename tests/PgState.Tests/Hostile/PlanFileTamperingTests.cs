@@ -8,12 +8,17 @@ namespace PgState.Tests.Hostile;
 /// A saved plan is data from outside: an edited, truncated, mistyped or foreign plan file is refused
 /// with a clean error naming what is wrong, never applied to another cluster, never an internal error.
 /// </summary>
-public class PlanFileTamperingTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IAsyncLifetime
+[Collection(SharedClusterA.Name)]
+public class PlanFileTamperingTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
 
-    public async Task InitializeAsync() => await _cluster.ResetAsync();
+    public async Task InitializeAsync()
+    {
+        await fixture.BeginAsync(GetType());
+        await _cluster.ResetAsync();
+    }
 
     public Task DisposeAsync()
     {

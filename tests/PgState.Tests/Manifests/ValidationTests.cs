@@ -7,9 +7,14 @@ namespace PgState.Tests.Manifests;
 /// apply touches the server (postgresql.auto.conf stays byte for byte).
 /// Manifest lines 1–7 are the header from ScratchCluster.Manifest; the body starts at line 8.
 /// </summary>
-public class ValidationTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+[Collection(SharedClusterA.Name)]
+public class ValidationTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
 
     public static TheoryData<string, string, int, int, string> Cases => new()
     {

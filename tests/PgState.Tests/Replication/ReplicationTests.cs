@@ -6,17 +6,17 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Replication;
 
 /// <summary>Roles with SCRAM passwords that never show, and slots on a real server that logs every statement.</summary>
-public sealed class ReplicationTests : IAsyncLifetime
+public sealed class ReplicationTests(LoggingClusterFixture fixture) : IClassFixture<LoggingClusterFixture>, IAsyncLifetime
 {
-    private ScratchCluster _cluster = null!;
+    private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
 
-    public async Task InitializeAsync() => _cluster = await ScratchCluster.StartAsync("log_statement=all", "log_min_duration_statement=0");
+    public async Task InitializeAsync() => await _cluster.ResetAllAsync();
 
-    public async Task DisposeAsync()
+    public Task DisposeAsync()
     {
-        await _cluster.DisposeAsync();
         _dir.Dispose();
+        return Task.CompletedTask;
     }
 
     private const string Role =
