@@ -206,6 +206,15 @@ internal sealed class CalendarParser
             fields[(int)CalendarField.Day] = [CalendarComponent.Value(1)];
             SetTime(0, 0, 0);
         }
+        else if (ShorthandWithSuffix() is { } word)
+        {
+            var rest = text[(word.Length + 1)..end];
+            return rest.Length == 0 && end == text.Length
+                ? Fail(word.Length, "the schedule ends with a space")
+                : rest.Length == 0 || rest[0] == ' '
+                ? Fail(word.Length, $"\"{word}\" may be followed by one space and a time zone only")
+                : Fail(word.Length + 1, $"\"{rest}\" after \"{word}\" is not a time zone: write UTC, a zone from {CalendarTimeZone.ZoneInfoDirectory} such as Europe/Paris (names are case-sensitive){LocalAbbreviations()}");
+        }
         else
         {
             if (!ParseWeekdays() || !ParseDate(out var complete) || (!complete && !ParseTime()))
@@ -214,10 +223,35 @@ internal sealed class CalendarParser
             }
             if (pos < end)
             {
-                return Fail(pos, $"unexpected {Describe(pos)} after the end of the schedule");
+                return Fail(pos, $"the timestamp after '@' is whole seconds and ends the schedule, found {Describe(pos)}");
             }
         }
         return true;
+    }
+
+    private static readonly string[] Shorthands =
+    [
+        "minutely", "hourly", "daily", "monthly", "weekly", "yearly", "annually", "anually", "quarterly", "semiannually",
+        "semi-annually", "biannually", "bi-annually",
+    ];
+
+    /// <summary>"daily EDT": a shorthand followed by what systemd did not take as a zone.</summary>
+    private string? ShorthandWithSuffix()
+    {
+        foreach (var word in Shorthands)
+        {
+            if (end > word.Length && text[word.Length] == ' ' && StartsWithIgnoreCase(0, word))
+            {
+                return text[..word.Length];
+            }
+        }
+        return null;
+    }
+
+    private string LocalAbbreviations()
+    {
+        var names = new[] { local.StandardAbbreviation, local.DaylightAbbreviation }.Where(n => n.Length > 0 && n != "UTC").Distinct(StringComparer.Ordinal).ToList();
+        return names.Count == 0 ? "" : $", or this host's {string.Join(" or ", names)}";
     }
 
     private void SetTime(int? hour, int? minute, int second)
@@ -338,7 +372,7 @@ internal sealed class CalendarParser
             return ParseTimestamp();
         }
         var start = pos;
-        if (!ParseChain(false, CalendarField.Year, out var first))
+        if (!ParseChain(false, ClassifyFirst(), out var first))
         {
             return false;
         }
@@ -395,6 +429,24 @@ internal sealed class CalendarParser
         fields[(int)CalendarField.Month] = second;
         fields[(int)CalendarField.Day] = third;
         return true;
+    }
+
+    /// <summary>Whether the first number is a year, a month or an hour, for messages only (systemd decides later).</summary>
+    private CalendarField ClassifyFirst()
+    {
+        var dashes = 0;
+        for (var i = pos; i < end && text[i] != ' '; i++)
+        {
+            if (text[i] == ':')
+            {
+                return dashes == 0 ? CalendarField.Hour : dashes == 1 ? CalendarField.Month : CalendarField.Year;
+            }
+            if (text[i] is '-' or '~')
+            {
+                dashes++;
+            }
+        }
+        return dashes == 1 ? CalendarField.Month : dashes >= 2 ? CalendarField.Year : CalendarField.Hour;
     }
 
     /// <summary>@SECONDS: a single UTC instant (strtoul, so a sign or leading spaces are accepted, as systemd does).</summary>
@@ -491,7 +543,7 @@ internal sealed class CalendarParser
             }
             if (At(pos) != '\0')
             {
-                return Fail(pos, $"unexpected {Describe(pos)} after the seconds{ZoneHint(pos)}");
+                return Fail(pos, $"found {Describe(pos)} after the seconds, where the schedule should end{ZoneHint(pos)}");
             }
         }
         fields[(int)CalendarField.Hour] = hour;
@@ -569,7 +621,7 @@ internal sealed class CalendarParser
                 var found = Describe(pos);
                 return At(pos) == '.' && !usec
                     ? Fail(pos, $"the {Name(field)} must be a whole number (only seconds may have a fraction), found {found}")
-                    : Fail(pos, $"unexpected {found} after the {Name(field)}");
+                    : Fail(pos, $"found {found} after the {Name(field)}, where ',', '..', '/' or the next part was expected");
             }
             list.Add(new CalendarComponent(start, stop, repeat, column + 1));
             if (At(pos) != ',')
@@ -609,7 +661,7 @@ internal sealed class CalendarParser
         }
         if (overflow || (usec && number > ulong.MaxValue / MicrosecondsPerSecond))
         {
-            return Fail(column, $"the {Name(field)} {text[column..pos]} is too large");
+            return Fail(column, $"{text[column..pos]} is too large for the {Name(field)}");
         }
         if (usec)
         {
@@ -647,7 +699,7 @@ internal sealed class CalendarParser
         }
         if (number > int.MaxValue)
         {
-            return Fail(column, $"the {Name(field)} {text[column..pos]} is too large");
+            return Fail(column, $"{text[column..pos]} is too large for the {Name(field)}");
         }
         value = (int)number;
         return true;
@@ -839,7 +891,7 @@ internal sealed class CalendarParser
             return "the end of the schedule";
         }
         var c = text[i];
-        return c == ' ' ? "a space" : $"'{c}'";
+        return c == ' ' ? "a space" : c > 127 || char.IsWhiteSpace(c) ? $"the character U+{(int)c:X4}" : $"'{c}'";
     }
 
     private string Word(int i)
@@ -860,6 +912,10 @@ internal sealed class CalendarParser
             return "";
         }
         var rest = text[(i + 1)..end];
+        if (rest.Length > 1 && rest[0] is ('+' or '-') && rest[1..].All(char.IsAsciiDigit))
+        {
+            return $" (a UTC offset such as \"{rest}\" is not a time zone here: write UTC or a zone name such as Europe/Paris)";
+        }
         if (rest.Length == 0 || rest.Contains(' ', StringComparison.Ordinal) || !rest.Any(char.IsAsciiLetter))
         {
             return "";

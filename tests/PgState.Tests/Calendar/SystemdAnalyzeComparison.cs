@@ -28,6 +28,8 @@ internal static class SystemdAnalyzeComparison
         public int NormalizedAgree;
         public int ElapsesAgree;
         public int Elapses;
+        public int Never;
+        public int SearchFailed;
         public readonly List<string> Mismatches = [];
     }
 
@@ -46,6 +48,8 @@ internal static class SystemdAnalyzeComparison
                     var theirs = systemd[i];
                     report.Cases++;
                     report.Elapses += theirs.Elapses.Count;
+                    report.Never += theirs.Never ? 1 : 0;
+                    report.SearchFailed += theirs.SearchFailed ? 1 : 0;
                     var agree = true;
                     if (ours.Valid == theirs.Valid)
                     {
