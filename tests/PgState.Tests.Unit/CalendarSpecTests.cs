@@ -232,6 +232,25 @@ public class CalendarSpecTests
     }
 
     [Fact]
+    public void An_offset_of_seconds_leaves_the_elapse_in_utc()
+    {
+        // Monrovia kept its mean time (-0:44:30) until 1972: 12:00 local is 12:44:30 UTC.
+        var next = Parse("1971-06-01 12:00", CalendarTimeZone.FromTzVariable(":Africa/Monrovia")).NextElapse(DateTimeOffset.UnixEpoch)!.Value;
+        Assert.Equal(At("1971-06-01T12:44:30Z"), next);
+        Assert.Equal(TimeSpan.Zero, next.Offset);
+    }
+
+    [Fact]
+    public void Long_input_is_quoted_short_in_errors()
+    {
+        Assert.False(CalendarSpec.TryParse(new string('x', 100_000), Utc, out _, out string? error));
+        Assert.True(error.Length < 400, error);
+        Assert.False(CalendarSpec.TryParse("*:*:" + new string('9', 100_000), Utc, out _, out error));
+        Assert.Contains("is too large for the seconds", error, StringComparison.Ordinal);
+        Assert.True(error.Length < 400, error);
+    }
+
+    [Fact]
     public void The_period_is_the_interval_between_the_next_two_elapses()
     {
         Assert.Equal(TimeSpan.FromDays(1), Parse("*-*-* 02:30:00").PeriodAfter(At("2026-05-01T00:00:00Z")));

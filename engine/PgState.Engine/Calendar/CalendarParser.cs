@@ -119,7 +119,7 @@ internal sealed class CalendarParser
         }
         if (end == 0)
         {
-            return Fail(0, $"there is nothing before the time zone \"{text.TrimStart()}\"; give a date, a time or a word such as \"daily\" first");
+            return Fail(0, $"there is nothing before the time zone \"{Clip(text.TrimStart())}\"; give a date, a time or a word such as \"daily\" first");
         }
         return true;
     }
@@ -213,7 +213,7 @@ internal sealed class CalendarParser
                 ? Fail(word.Length, "the schedule ends with a space")
                 : rest.Length == 0 || rest[0] == ' '
                 ? Fail(word.Length, $"\"{word}\" may be followed by one space and a time zone only")
-                : Fail(word.Length + 1, $"\"{rest}\" after \"{word}\" is not a time zone: write UTC, a zone from {CalendarTimeZone.ZoneInfoDirectory} such as Europe/Paris (names are case-sensitive){LocalAbbreviations()}");
+                : Fail(word.Length + 1, $"\"{Clip(rest)}\" after \"{word}\" is not a time zone: write UTC, a zone from {CalendarTimeZone.ZoneInfoDirectory} such as Europe/Paris (names are case-sensitive){LocalAbbreviations()}");
         }
         else
         {
@@ -661,7 +661,7 @@ internal sealed class CalendarParser
         }
         if (overflow || (usec && number > ulong.MaxValue / MicrosecondsPerSecond))
         {
-            return Fail(column, $"{text[column..pos]} is too large for the {Name(field)}");
+            return Fail(column, $"{Clip(text[column..pos])} is too large for the {Name(field)}");
         }
         if (usec)
         {
@@ -699,7 +699,7 @@ internal sealed class CalendarParser
         }
         if (number > int.MaxValue)
         {
-            return Fail(column, $"{text[column..pos]} is too large for the {Name(field)}");
+            return Fail(column, $"{Clip(text[column..pos])} is too large for the {Name(field)}");
         }
         value = (int)number;
         return true;
@@ -894,6 +894,9 @@ internal sealed class CalendarParser
         return c == ' ' ? "a space" : c > 127 || char.IsWhiteSpace(c) ? $"the character U+{(int)c:X4}" : $"'{c}'";
     }
 
+    /// <summary>Quotes of the input stay short, whatever its length.</summary>
+    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "…";
+
     private string Word(int i)
     {
         var stop = i;
@@ -901,7 +904,7 @@ internal sealed class CalendarParser
         {
             stop++;
         }
-        return $"\"{text[i..stop]}\"";
+        return $"\"{Clip(text[i..stop])}\"";
     }
 
     /// <summary>When the rest looks like a time zone name that systemd did not find, say so.</summary>
@@ -914,13 +917,13 @@ internal sealed class CalendarParser
         var rest = text[(i + 1)..end];
         if (rest.Length > 1 && rest[0] is ('+' or '-') && rest[1..].All(char.IsAsciiDigit))
         {
-            return $" (a UTC offset such as \"{rest}\" is not a time zone here: write UTC or a zone name such as Europe/Paris)";
+            return $" (a UTC offset such as \"{Clip(rest)}\" is not a time zone here: write UTC or a zone name such as Europe/Paris)";
         }
         if (rest.Length == 0 || rest.Contains(' ', StringComparison.Ordinal) || !rest.Any(char.IsAsciiLetter))
         {
             return "";
         }
-        return $" (\"{rest}\" is not a time zone in {CalendarTimeZone.ZoneInfoDirectory}: zone names are case-sensitive, e.g. Europe/Paris, America/New_York or UTC)";
+        return $" (\"{Clip(rest)}\" is not a time zone in {CalendarTimeZone.ZoneInfoDirectory}: zone names are case-sensitive, e.g. Europe/Paris, America/New_York or UTC)";
     }
 
     /// <summary>Spaces systemd does not skip, named, since they are hard to see in a manifest.</summary>

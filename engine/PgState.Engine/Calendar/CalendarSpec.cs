@@ -154,7 +154,9 @@ public sealed class CalendarSpec
     private DateTimeOffset FromUsec(long usec)
     {
         var instant = DateTimeOffset.UnixEpoch.AddTicks(usec * 10);
-        return instant.ToOffset(EvaluationZone.OffsetAt(instant));
+        var offset = EvaluationZone.OffsetAt(instant);
+        // DateTimeOffset takes whole minutes only: a local mean time such as Monrovia's -0:44:30 (until 1972) stays UTC.
+        return offset.Ticks % TimeSpan.TicksPerMinute == 0 ? instant.ToOffset(offset) : instant;
     }
 
     // ---- the normalized form (calendar_spec_to_string) ------------------------------------------

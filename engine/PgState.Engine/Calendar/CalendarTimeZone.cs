@@ -81,36 +81,34 @@ public sealed class CalendarTimeZone
     /// </summary>
     public static bool TryFindZone(string name, out CalendarTimeZone? zone)
     {
-        zone = Named.GetOrAdd(name, FindZone);
+        // Only well-formed names reach the file system (and the cache).
+        zone = IsZoneName(name) ? Named.GetOrAdd(name, FindZone) : null;
         return zone is not null;
     }
 
-    private static CalendarTimeZone? FindZone(string name)
+    private static bool IsZoneName(string name)
     {
-        if (name.Length == 0)
+        if (name.Length == 0 || name.Length >= 4096 || (name != "UTC" && (name[0] == '/' || name[^1] == '/')))
         {
-            return null;
-        }
-        if (name == "UTC")
-        {
-            return FromTzVariable(":UTC");
-        }
-        if (name[0] == '/' || name[^1] == '/' || name.Length >= 4096)
-        {
-            return null;
+            return false;
         }
         var slash = false;
         foreach (var c in name)
         {
-            if (!char.IsAsciiLetterOrDigit(c) && c != '-' && c != '_' && c != '+' && c != '/')
+            if ((!char.IsAsciiLetterOrDigit(c) && c != '-' && c != '_' && c != '+' && c != '/') || (c == '/' && slash))
             {
-                return null;
-            }
-            if (c == '/' && slash)
-            {
-                return null;
+                return false;
             }
             slash = c == '/';
+        }
+        return true;
+    }
+
+    private static CalendarTimeZone? FindZone(string name)
+    {
+        if (name == "UTC")
+        {
+            return FromTzVariable(":UTC");
         }
         var path = ZoneInfoDirectory + "/" + name;
         if (ReadFile(path) is not { } bytes || !TzifData.HasMagic(bytes))
