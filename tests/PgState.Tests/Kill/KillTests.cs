@@ -31,7 +31,7 @@ public sealed class KillTests(ClusterFixture fixture) : IClassFixture<ClusterFix
     {
         var data = new TheoryData<string, string, bool>();
         string[] points = ["before settings.archive_timeout", "after settings.work_mem", "before slots.kill_a", "after slots.kill_a",
-            "before hba.rule[0]", "hba previous kept", "hba journal written", "hba candidate in place", "verify hba", "hba verify"];
+            "before hba.rule[2]", "hba previous kept", "hba journal written", "hba candidate in place", "verify hba", "hba verify"];
         foreach (var signal in new[] { "KILL", "TERM" })
         {
             foreach (var point in points)
