@@ -161,6 +161,30 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
         Assert.Equal(0, (await CliRunner.RunAsync("plan", cron)).ExitCode);
     }
 
+    /// <summary>Files pgstate did not write for this host are never changed or removed; another host's schedule in the same folder is left alone.</summary>
+    [Fact]
+    public async Task Foreign_and_other_hosts_files_in_the_unit_folder_are_left_alone()
+    {
+        var units = Path.Combine(_dir.Path, "units");
+        Directory.CreateDirectory(units);
+        var foreign = Path.Combine(units, "pgstate-backup-db-nightly.service");
+        File.WriteAllText(foreign, "[Service]\nExecStart=/usr/local/bin/someone-elses-job\n");
+        var otherHost = Path.Combine(units, "pgstate-backup-db2-nightly.timer");
+        File.WriteAllText(otherHost, "# Written by pgstate for host db2 from manifest /etc/pgstate/db2.yaml: schedule\n");
+        var oldName = Path.Combine(units, "pgstate-backup-nightly.timer");
+        File.WriteAllText(oldName, "# Written by pgstate for host db: schedule of base backup \"nightly\".\n");
+        var file = Manifest();
+        var plan = await CliRunner.RunAsync("plan", file);
+        Assert.True(plan.ExitCode == 2, plan.ToString());
+        Assert.Contains($"{foreign} exists and was not written by pgstate for host db: pgstate leaves it alone", plan.Stdout);
+        Assert.Contains("- backups.nightly.timer", plan.Stdout);                  // the old name this host wrote goes …
+        Assert.DoesNotContain("db2", plan.Stdout);                                 // … another host's file is not even mentioned
+        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
+        Assert.Equal("[Service]\nExecStart=/usr/local/bin/someone-elses-job\n", File.ReadAllText(foreign));
+        Assert.True(File.Exists(otherHost));
+        Assert.False(File.Exists(oldName));
+    }
+
     [Fact]
     public async Task Bad_OnCalendar_is_a_validation_error_with_its_position()
     {

@@ -81,6 +81,37 @@ public class HbaApplyTests(ClusterFixture fixture) : IAsyncLifetime
         Assert.Equal(0, (await CliRunner.RunAsync("plan", file2)).ExitCode);
     }
 
+    /// <summary>Lines pgstate does not own stay byte for byte (a latin-1 byte, a BOM), and a symlinked pg_hba.conf is written through.</summary>
+    [Fact]
+    public async Task Foreign_bytes_survive_and_a_symlinked_file_is_written_through()
+    {
+        var target = Path.Combine(_dir.Path, "real_hba.conf");
+        // A BOM at the very start would be read by the server as part of the first token, so it sits in a comment.
+        var original = "# "u8.ToArray().Concat(new byte[] { 0xEF, 0xBB, 0xBF }).Concat(System.Text.Encoding.Latin1.GetBytes("r\u00e9seau g\u00e9r\u00e9 \u00e0 la main\n"))
+            .Concat(File.ReadAllBytes(_cluster.HbaPath())).ToArray();
+        File.WriteAllBytes(target, original);
+        await _cluster.ChownToServerAsync(target);
+        File.Move(_cluster.HbaPath(), _cluster.HbaPath() + ".moved");
+        File.CreateSymbolicLink(_cluster.HbaPath(), target);
+        try
+        {
+            var file = _dir.Write("bytes.yaml", _cluster.Manifest("db", $"  hba:\n    mode: managed-block\n    position: bottom\n    rules:\n      - {Replication}\n"));
+            var apply = await CliRunner.RunAsync("apply", "--auto-approve", file);
+            Assert.True(apply.ExitCode == 0, apply.ToString());
+            Assert.NotNull(new FileInfo(_cluster.HbaPath()).LinkTarget);            // still a link …
+            var after = File.ReadAllBytes(target);                                      // … to a file that changed
+            Assert.Equal(original, after[..original.Length]);                           // every byte before the block kept
+            Assert.Contains("# BEGIN pgstate", System.Text.Encoding.Latin1.GetString(after[original.Length..]));
+            Assert.Equal(0, (await CliRunner.RunAsync("plan", file)).ExitCode);
+        }
+        finally
+        {
+            File.Delete(_cluster.HbaPath());
+            File.Move(_cluster.HbaPath() + ".moved", _cluster.HbaPath());
+            await _cluster.ReloadBySignalAsync();
+        }
+    }
+
     [Fact]
     public async Task Reordering_two_rules_is_a_planned_move_and_is_applied()
     {
