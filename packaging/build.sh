@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 check=true
 [ "${1:-}" = "--no-check" ] && check=false
 
-ensure_packages dpkg-dev rpm gzip
+ensure_packages rpm
 $check && ensure_packages lintian
 
 bash scripts/publish.sh
@@ -69,7 +69,7 @@ rpmbuild -bb --quiet \
   --define "_topdir $stage/rpmbuild" --define "_sourcedir $src" --define "_builddir $src" \
   --define "_rpmdir $stage/rpms" --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
   --define "use_source_date_epoch_as_buildtime 1" --define "clamp_mtime_to_source_date_epoch 1" \
-  --define "_buildhost pgstate-build" \
+  --define "_buildhost pgstate-build" --define "_docdir_fmt %%{NAME}" \
   "$src/pgstate.spec" >&2
 rpmfile=$out/pgstate-${version}-1.x86_64.rpm
 mv "$stage/rpms/pgstate-${version}-1.x86_64.rpm" "$rpmfile"

@@ -18,10 +18,12 @@ ensure_packages() {
   fi
 }
 
-# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr.
+# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr; the
+# package tools (rpm, lintian), and debootstrap + systemd-nspawn for the test under a real systemd.
 ensure_test_packages() {
   ensure_packages postgresql postgresql-contrib util-linux coreutils \
-    policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr
+    policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr \
+    rpm lintian debootstrap systemd-container
 }
 
 ensure_dotnet() {
