@@ -68,7 +68,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         try
         {
             log($"pg_basebackup into {partial}");
-            var result = await RunToolAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, password);
+            var result = await RunToolAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, password, showProgress: true);
             if (result.ExitCode != 0)
             {
                 DeleteQuietly(partial);

@@ -36,8 +36,19 @@ internal static class BackupVerbs
         {
             context.Error.WriteLine($"pgstate: note: backup {name} runs as {me}; its schedule runs it as {job.User}, the data directory's owner");
         }
-        Action<string>? progress = context.ErrorIsTerminal ? line => context.Error.Write("\r" + line.TrimEnd() + "   ") : null;
-        var runner = new BackupRunner(host.Host, backup, ProcessRunner.Default, secrets, job, m => context.Error.WriteLine("pgstate: " + m), progress);
+        // On a terminal pg_basebackup's progress rewrites one line; the next message starts a new one.
+        var onProgressLine = false;
+        Action<string>? progress = context.ErrorIsTerminal ? line => { context.Error.Write("\r" + line.TrimEnd() + "   "); onProgressLine = true; } : null;
+        void Log(string message)
+        {
+            if (onProgressLine)
+            {
+                context.Error.WriteLine();
+                onProgressLine = false;
+            }
+            context.Error.WriteLine("pgstate: " + message);
+        }
+        var runner = new BackupRunner(host.Host, backup, ProcessRunner.Default, secrets, job, Log, progress);
         BackupStatus status;
         try
         {
@@ -50,7 +61,7 @@ internal static class BackupVerbs
             context.Output.WriteLine($"backup {name} failed: {e.Message}");
             return 1;
         }
-        if (progress is not null)
+        if (onProgressLine)
         {
             context.Error.WriteLine();
         }

@@ -219,4 +219,20 @@ public class ScheduledJobTests(ClusterFixture fixture) : IClassFixture<ClusterFi
         Assert.Contains($"backup nightly runs as {ScratchCluster.ServerUser}, who cannot create or read {locked}/backups. Fix: declare it in spec.directories with owner {ScratchCluster.ServerUser}", asJob.StandardOutput);
         Assert.DoesNotContain("internal error", asJob.StandardOutput + asJob.StandardError);
     }
+
+    [Fact]
+    public async Task Backup_run_on_a_terminal_shows_pg_basebackup_progress_on_stderr_and_not_otherwise()
+    {
+        var file = File1("progress.yaml", Host("db-p"));
+        Directory.CreateDirectory(Destination("db-p"));
+        await _cluster.ChownToServerAsync(Destination("db-p"));
+        var terminal = await CliRunner.RunAsync(["backup", "run", "nightly", "--manifest", file], Environment(), terminal: true);
+        Assert.True(terminal.ExitCode == 0, terminal.ToString());
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(terminal.Stderr, @"\d+/\d+ kB \(100%\)"), terminal.Stderr);
+        Assert.DoesNotContain(" kB (", terminal.Stdout);
+        await Task.Delay(1100 - DateTime.UtcNow.Millisecond);
+        var piped = await CliRunner.RunAsync(["backup", "run", "nightly", "--manifest", file], Environment());
+        Assert.True(piped.ExitCode == 0, piped.ToString());
+        Assert.DoesNotContain(" kB (", piped.Stderr);
+    }
 }
