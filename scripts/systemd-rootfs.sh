@@ -42,7 +42,7 @@ done
 rm -rf "$dir"
 echo "systemd-rootfs: debootstrap --variant=minbase --include=$include $suite from $mirror into $dir (once per cache)" >&2
 start=$SECONDS
-if ! debootstrap --variant=minbase --include="$include" "$suite" "$dir.tmp" "$mirror" > "$cache/debootstrap.log" 2>&1; then
+if ! timeout 30m debootstrap --variant=minbase --include="$include" "$suite" "$dir.tmp" "$mirror" > "$cache/debootstrap.log" 2>&1; then
   rm -rf "$dir.tmp"
   fail "debootstrap from $mirror failed: $(grep -E '^[EW]:' "$cache/debootstrap.log" | tail -n 1) (log: $cache/debootstrap.log)"
 fi

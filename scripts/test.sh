@@ -38,7 +38,8 @@ tail -n 3 "$results/packages.log" >&2
 export PGSTATE_DEB=$(ls "$PWD"/artifacts/packages/pgstate_*_amd64.deb)
 if wait "$rootfs_job"; then
   export PGSTATE_TEST_ROOTFS=$(cat "$results/rootfs")
-  echo "==> container root filesystem $PGSTATE_TEST_ROOTFS ready (waited $((SECONDS - rootfs_start)) s since it started)" >&2
+  echo "==> container root filesystem $PGSTATE_TEST_ROOTFS ready $((SECONDS - rootfs_start)) s after it was started" >&2
+  grep -h "ready in" "$results/rootfs.log" >&2 || echo "    (cached: $PGSTATE_TEST_ROOTFS)" >&2
 else
   export PGSTATE_TEST_ROOTFS_SKIP=$(cat "${PGSTATE_CACHE_DIR:-/var/tmp/pgstate-cache}/rootfs-skip-reason" 2>/dev/null || tail -n 1 "$results/rootfs.log")
   echo "==> no container root filesystem, the systemd container test will be skipped: $PGSTATE_TEST_ROOTFS_SKIP" >&2
