@@ -18,12 +18,13 @@ ensure_packages() {
   fi
 }
 
-# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr, and
-# systemd-analyze with the zone files (the calendar tests compare CalendarSpec with it).
+# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr;
+# systemd-analyze with the zone files (the calendar tests compare CalendarSpec with it); the package
+# tools (rpm, lintian), and debootstrap + systemd-nspawn for the test under a real systemd.
 ensure_test_packages() {
   ensure_packages postgresql postgresql-contrib util-linux coreutils \
     policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr \
-    systemd tzdata
+    systemd tzdata rpm lintian debootstrap systemd-container
 }
 
 ensure_dotnet() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the test suite: installs what the tests need (PostgreSQL server, SELinux tools), builds,
-# runs every test (they start their own scratch PostgreSQL clusters), and ends with one line
+# Runs the test suite: installs what the tests need (PostgreSQL server, SELinux tools, packaging
+# tools, debootstrap and systemd-nspawn), builds the Native AOT binary and the packages, runs every test (they start their own scratch PostgreSQL clusters), and ends with one line
 # "N passed, N failed, N skipped". With --ci, a snapshot baseline that the run created or changed
 # is a failure.
 set -uo pipefail
@@ -16,9 +16,34 @@ ensure_test_packages
 results=$(mktemp -d /tmp/pgstate-results.XXXXXX)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+# The root filesystem the systemd container test boots (debootstrap once, cached outside the
+# repository in $PGSTATE_CACHE_DIR): made in the background while pgstate compiles.
+bash scripts/systemd-rootfs.sh > "$results/rootfs" 2> "$results/rootfs.log" &
+rootfs_job=$!
+rootfs_start=$SECONDS
+
 # The end-to-end tests run the binary that ships: Native AOT (scripts/publish.sh).
 bash scripts/publish.sh >&2 || { echo "error: the Native AOT build failed" >&2; exit 1; }
 export PGSTATE_BINARY="$PWD/artifacts/aot/pgstate"
+
+# The packages users install, checked (dpkg-deb -I/-c, lintian, rpm -qip/-qlp); the install tests use the .deb.
+packages_start=$SECONDS
+if ! bash packaging/build.sh > "$results/packages.log" 2>&1; then
+  cat "$results/packages.log" >&2
+  echo "error: packaging/build.sh failed" >&2
+  exit 1
+fi
+echo "==> packages built and checked in $((SECONDS - packages_start)) s:" >&2
+tail -n 3 "$results/packages.log" >&2
+export PGSTATE_DEB=$(ls "$PWD"/artifacts/packages/pgstate_*_amd64.deb)
+if wait "$rootfs_job"; then
+  export PGSTATE_TEST_ROOTFS=$(cat "$results/rootfs")
+  echo "==> container root filesystem $PGSTATE_TEST_ROOTFS ready $((SECONDS - rootfs_start)) s after it was started" >&2
+  grep -h "ready in" "$results/rootfs.log" >&2 || echo "    (cached: $PGSTATE_TEST_ROOTFS)" >&2
+else
+  export PGSTATE_TEST_ROOTFS_SKIP=$(cat "${PGSTATE_CACHE_DIR:-/var/tmp/pgstate-cache}/rootfs-skip-reason" 2>/dev/null || tail -n 1 "$results/rootfs.log")
+  echo "==> no container root filesystem, the systemd container test will be skipped: $PGSTATE_TEST_ROOTFS_SKIP" >&2
+fi
 $ci && export SNAPSHOOTER_STRICT_MODE=true
 
 dotnet test PgState.sln -nologo --logger "trx;LogFilePrefix=results" --results-directory "$results" \

@@ -37,18 +37,38 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     {
         PrepareDestination();
         using var lockFile = AcquireLock();
+        var status = new BackupStatus(backup.Name, null, DateTime.UtcNow, null, 0, false, null, null);
+        try
+        {
+            return await RunLockedAsync(status, cancellationToken);
+        }
+        catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
+        {
+            // Recorded, so that check reports this run as failed (a secret the job cannot read, a file it cannot write …).
+            try
+            {
+                return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = e.Message }, cancellationToken);
+            }
+            catch (Exception w) when (w is IOException or UnauthorizedAccessException)
+            {
+                throw new PgStateException($"{e.Message} (and {StatusPath} could not be written: {w.Message})");
+            }
+        }
+    }
+
+    private async Task<BackupStatus> RunLockedAsync(BackupStatus status, CancellationToken cancellationToken)
+    {
+        var password = PasswordEnvironment();
         RemoveStalePartials();
-        var started = DateTime.UtcNow;
-        var stamp = started.ToString(StampFormat, CultureInfo.InvariantCulture);
+        var stamp = status.StartedUtc.ToString(StampFormat, CultureInfo.InvariantCulture);
         var partial = Path.Combine(backup.Destination, stamp + ".partial");
         var final = Path.Combine(backup.Destination, stamp);
         await File.WriteAllTextAsync(partial + ".pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
         Own(partial + ".pid");
-        var status = new BackupStatus(backup.Name, null, started, null, 0, false, null, null);
         try
         {
             log($"pg_basebackup into {partial}");
-            var result = await RunToolAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, PasswordEnvironment());
+            var result = await RunToolAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, password, showProgress: true);
             if (result.ExitCode != 0)
             {
                 DeleteQuietly(partial);
@@ -92,6 +112,20 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     /// use, with the command that fixes it, instead of failing half-way with "access denied".
     /// </summary>
     private void PrepareDestination()
+    {
+        try
+        {
+            PrepareDestinationCore();
+        }
+        catch (UnauthorizedAccessException)
+        {
+            var me = Posix.UserName(Posix.EffectiveUid) ?? "this user";
+            throw new PgStateException($"backup {backup.Name} runs as {me}, who cannot create or read {backup.Destination}. " +
+                $"Fix: declare it in spec.directories with owner {job.User} (pgstate apply creates it), or chown -R {job.User}: {BackupUnits.CronArgument(backup.Destination)}");
+        }
+    }
+
+    private void PrepareDestinationCore()
     {
         if (!Directory.Exists(backup.Destination))
         {

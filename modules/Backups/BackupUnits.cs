@@ -54,8 +54,10 @@ public static partial class BackupUnits
         return quoted.Replace("%", "\\%", StringComparison.Ordinal);
     }
 
-    public static IReadOnlyList<string> RunArguments(DesiredBackup backup, BackupScheduling scheduling, string? credentialsDirectory) =>
-        [scheduling.PgstatePath, "backup", "run", backup.Name, "--manifest", scheduling.ManifestPath, .. credentialsDirectory is null ? Array.Empty<string>() : ["--credentials-directory", credentialsDirectory]];
+    /// <summary>The job's command line. --host: a manifest may declare several hosts, each with a backup of the same name.</summary>
+    public static IReadOnlyList<string> RunArguments(string host, DesiredBackup backup, BackupScheduling scheduling, string? credentialsDirectory) =>
+        [scheduling.PgstatePath, "backup", "run", backup.Name, "--manifest", scheduling.ManifestPath, "--host", host,
+         .. credentialsDirectory is null ? Array.Empty<string>() : ["--credentials-directory", credentialsDirectory]];
 
     /// <summary>The files one backup's schedule needs, with their content.</summary>
     public static Dictionary<string, string> Render(string host, DesiredBackup b, BackupScheduling s, JobIdentity job, IReadOnlyList<(string Name, string Path)> credentials, string hostCredentials)
@@ -68,11 +70,11 @@ public static partial class BackupUnits
             .Set("credentials", credentials.Select(c => new TemplateModel().Set("name", c.Name).Set("path", c.Path.Replace("%", "%%", StringComparison.Ordinal))));
         if (b.Scheduler == "cron")
         {
-            var words = RunArguments(b, s, credentials.Count > 0 ? hostCredentials : null);
+            var words = RunArguments(host, b, s, credentials.Count > 0 ? hostCredentials : null);
             model.Set("cron", ToCron(b.Schedule)).Set("command", string.Join(' ', words.Select(CronArgument)));
             return new() { [Path.Combine(s.CronDirectory, CronName(host, b.Name))] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.backup.cron.sbn", model) };
         }
-        model.Set("exec", string.Join(' ', RunArguments(b, s, null).Select(SystemdArgument)));
+        model.Set("exec", string.Join(' ', RunArguments(host, b, s, null).Select(SystemdArgument)));
         return new()
         {
             [Path.Combine(s.UnitDirectory, UnitBase(host, b.Name) + ".service")] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.backup.service.sbn", model),

@@ -101,12 +101,14 @@ public sealed partial class BackupsModule : IModule, IVerbProvider
         new Verb(["backup", "run"], "Take the backup now: pg_basebackup -X stream into DEST/<UTC time>.partial, rename, pg_verifybackup, retention, status file. Run as root, its files belong to the data directory's owner.",
             [
                 new VerbParameter("name", "The backup's name in spec.backups.", VerbParameterKind.Argument, HelpName: "NAME"),
+                new VerbParameter("host", "The host (metadata.name) whose backup it is, when the manifests declare several.", VerbParameterKind.Option, HelpName: "HOST"),
                 new VerbParameter("credentials-directory", "Where the job's secrets are (cron jobs; systemd sets $CREDENTIALS_DIRECTORY).", VerbParameterKind.Option, HelpName: "DIR"),
             ],
             VerbManifests.ManifestOption, BackupVerbs.RunAsync),
         new Verb(["backup", "verify"], "Verify a finished backup again with pg_verifybackup and record the result in the status file.",
             [
                 new VerbParameter("name", "The backup's name in spec.backups.", VerbParameterKind.Argument, HelpName: "NAME"),
+                new VerbParameter("host", "The host (metadata.name) whose backup it is, when the manifests declare several.", VerbParameterKind.Option, HelpName: "HOST"),
                 new VerbParameter("backup", "The backup to verify (default: the newest).", VerbParameterKind.Option, HelpName: "DIR"),
             ],
             VerbManifests.ManifestOption, BackupVerbs.VerifyAsync),
