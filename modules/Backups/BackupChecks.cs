@@ -52,7 +52,7 @@ internal static class BackupChecks
     }
 
     /// <summary>1.5 × the schedule's period (from two successive elapses) plus an hour.</summary>
-    private static async Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
+    internal static async Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
     {
         var output = await session.Processes.RunAsync("systemd-analyze", ["calendar", "--iterations=2", "--", schedule], check: false, cancellationToken: ct);
         var times = output.StandardOutput.Split('\n').Where(l => l.Contains("Next elapse", StringComparison.Ordinal) || l.Contains("Iteration #2", StringComparison.Ordinal))
