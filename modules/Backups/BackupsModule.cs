@@ -79,6 +79,11 @@ public sealed partial class BackupsModule : IModule, IVerbProvider
                 Drill = DrillBinder.Bind(b.Mapping("drill"), name, destination, scheduler, maxAge, context.Host.DataDirectory, diagnostics),
             });
             context.Facts.Publish(HostFacts.StorageDestinations, new StorageDestination($"backup destination of '{name}'", destination, b["destination"]!.Position));
+            if (backups[^1].Drill is { } drill && drill.WorkDirectory != destination)
+            {
+                // The drill's server runs there: its label matters as much as the destination's.
+                context.Facts.Publish(HostFacts.StorageDestinations, new StorageDestination($"drill work directory of '{name}'", drill.WorkDirectory, drill.WorkDirectoryPosition));
+            }
         }
         var s = spec.Mapping("backupScheduling");
         var manifest = s.LocatedString("manifestPath");
