@@ -75,7 +75,7 @@ start_lsn=$(sed -n 's/^START WAL LOCATION: \([^ ]*\).*/\1/p' "$backup/backup_lab
 
 echo "==> writing ≥ $WAL_MB MB of WAL after the backup (pgbench)" >&2
 while [ "$(psql -c "select (pg_wal_lsn_diff(pg_current_wal_lsn(), '$start_lsn') / 1048576)::int")" -lt "$WAL_MB" ]; do
-  "$BIN/pgbench" -n -c 2 -j 2 -T 20 -h "$work" -p "$PORT" -U postgres postgres >/dev/null 2>&1
+  PGOPTIONS="-c synchronous_commit=off" "$BIN/pgbench" -n -c 4 -j 2 -T 20 -h "$work" -p "$PORT" -U postgres postgres >/dev/null 2>&1
 done
 last=$(psql -c "select pg_walfile_name(pg_switch_wal())")
 until [ -f "$work/archive/$last" ]; do sleep 0.5; done

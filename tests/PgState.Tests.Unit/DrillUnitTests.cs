@@ -215,3 +215,74 @@ public class DrillUnitTests
         Assert.Equal("backups.nightly.timer", BackupUnits.Address("db1", "/etc/systemd/system/pgstate-backup-db1-nightly.timer"));
     }
 }
+
+public class DrillReportTests
+{
+    private static readonly DrillReport Sample = new()
+    {
+        Name = "nightly",
+        Host = "db1",
+        Kind = "drill",
+        StartedUtc = new DateTime(2026, 3, 1, 4, 0, 0, DateTimeKind.Utc),
+        EndedUtc = new DateTime(2026, 3, 1, 4, 1, 0, DateTimeKind.Utc),
+        Target = "latest",
+        TargetUtc = new DateTime(2026, 3, 1, 4, 0, 0, DateTimeKind.Utc),
+        Backup = "/b/20260301T023000Z",
+        BackupBytes = 1024L * 1024 * 1024,
+        Verification = "pg_verifybackup passed",
+        Directory = "/b/.pgstate-drill-nightly-20260301T040000Z",
+        SegmentsFromArchive = 70,
+        FirstSegment = "000000010000000000000010",
+        LastSegment = "000000010000000000000055",
+        RecoveryEndLsn = "0/55001234",
+        WalBytes = 1100L * 1024 * 1024,
+        LastTransactionUtc = new DateTime(2026, 3, 1, 3, 59, 58, 500, DateTimeKind.Utc),
+        Timeline = "2",
+        CopySeconds = 4.2,
+        ReplaySeconds = 30.1,
+        ReplayMegabytesPerSecond = 36.5,
+        RpoSeconds = 1.5,
+        RtoSeconds = 34.3,
+        MaxRpoSeconds = 600,
+        MaxRtoSeconds = 30,
+        Probes = [new DrillProbeResult("orders", "0", false, "expected a value of at least 1, got 0")],
+        Passed = false,
+        Failures = ["probe orders: expected a value of at least 1, got 0", "RTO 34.3 s exceeds maxRto 30s"],
+    };
+
+    [Fact]
+    public void The_text_report_shows_backup_wal_rpo_rto_probes_and_failures()
+    {
+        var text = DrillReports.Text(Sample);
+        Assert.StartsWith("Restore drill of backup nightly (host db1): FAILED\n", text);
+        Assert.Contains("  backup        /b/20260301T023000Z (1024.0 MB; pg_verifybackup passed)\n", text);
+        Assert.Contains("  WAL replayed  70 segment(s) from the archive (000000010000000000000010 … 000000010000000000000055), 1100.0 MB, 36.5 MB/s\n", text);
+        Assert.Contains("  recovery end  LSN 0/55001234, last transaction 2026-03-01 03:59:58.500+00, new timeline 2\n", text);
+        Assert.Contains("  RPO           1.5 s (max 10.0 min: ok)\n", text);
+        Assert.Contains("  RTO           34.3 s (max 30.0 s: exceeded); copy 4.2 s, start and replay 30.1 s\n", text);
+        Assert.Contains("  probe orders  0: expected a value of at least 1, got 0\n", text);
+        Assert.EndsWith("  FAILED: RTO 34.3 s exceeds maxRto 30s\n", text);
+    }
+
+    [Fact]
+    public void The_markdown_and_json_reports_carry_the_same_verdict()
+    {
+        var markdown = DrillReports.Markdown(Sample);
+        Assert.StartsWith("### Restore drill of `nightly` on `db1`: **failed**\n", markdown);
+        Assert.Contains("| RTO | 34.3 s (max 30.0 s: exceeded); copy 4.2 s, start and replay 30.1 s |", markdown);
+        Assert.Contains("> [!CAUTION]\n> probe orders: expected a value of at least 1, got 0\n", markdown);
+        var json = DrillReports.Json(Sample);
+        Assert.Contains("\"passed\": false", json);
+        Assert.Contains("\"rtoSeconds\": 34.3", json);
+        var path = Path.Combine(Path.GetTempPath(), $"drill-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, json);
+        try
+        {
+            Assert.Equal(Sample.Failures, DrillReports.ReadStatus(path)!.Failures);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}

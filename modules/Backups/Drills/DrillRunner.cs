@@ -205,7 +205,7 @@ public sealed class DrillRunner(RestoreContext context)
                 failures.Add($"RTO {DrillReports.Seconds(rto)} exceeds maxRto {Durations.Format(maxRto)}");
             }
         }
-        catch (PgStateException e)
+        catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
         {
             if (log is not null && scratch is not null)
             {
@@ -244,7 +244,15 @@ public sealed class DrillRunner(RestoreContext context)
             Passed = failures.Count == 0,
             LastSuccessUtc = failures.Count == 0 ? ended : previous?.LastSuccessUtc,
         };
-        await DrillReports.WriteStatusAsync(Backup, report, owner, CancellationToken.None);
+        try
+        {
+            await DrillReports.WriteStatusAsync(Backup, report, owner, CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The check would go on reading the previous drill's verdict: this drill fails, and says why.
+            report = report with { Passed = false, Failures = [.. report.Failures, $"cannot write the status file {DrillReports.StatusFile(Backup)}: {e.Message}"] };
+        }
         return report;
     }
 
@@ -278,15 +286,43 @@ public sealed class DrillRunner(RestoreContext context)
         }
         if (Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any())
         {
-            throw new PgStateException($"{directory} is not empty: a restore fills an empty (or new) directory");
+            throw new PgStateException($"{directory} is not empty: a restore fills an empty (or new) directory (one left by an interrupted restore can be removed)");
         }
+        var source = Source(targetUtc);
+        var created = !Directory.Exists(directory);
         CreateOwnedDirectory(directory, owner);
         File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var source = Source(targetUtc);
         context.Log($"restoring {source.Description} into {directory}");
         var major = MajorOfBackup(source.Backup, directory);
-        var restored = await source.RestoreAsync(new RestoreRequest(directory, targetUtc, restoreCommand,
-            $"pgstate restore of backup {Backup.Name} (target {target.Describe()})", job, owner, major, context.Log, context.Progress), cancellationToken);
+        RestoredBackup restored;
+        try
+        {
+            restored = await source.RestoreAsync(new RestoreRequest(directory, targetUtc, restoreCommand,
+                $"pgstate restore of backup {Backup.Name} (target {target.Describe()})", job, owner, major, context.Log, context.Progress), cancellationToken);
+        }
+        catch
+        {
+            // A half-restored directory is worse than none: leave it as it was (gone, or empty).
+            if (created)
+            {
+                DeleteQuietly(directory);
+            }
+            else
+            {
+                foreach (var entry in Directory.EnumerateFileSystemEntries(directory))
+                {
+                    if (Directory.Exists(entry))
+                    {
+                        DeleteQuietly(entry);
+                    }
+                    else
+                    {
+                        File.Delete(entry);
+                    }
+                }
+            }
+            throw;
+        }
         var pgCtl = await PgCtlAsync(major, cancellationToken);
         report = report with
         {

@@ -99,9 +99,9 @@ internal static class RestoreVerbs
         {
             report = await new DrillRunner(restore).DrillAsync(target, drill.Keep || context.Flag("keep"), cancellationToken);
         }
-        catch (PgStateException e)
+        catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
         {
-            // Only what happens before a report can be written (the status file itself cannot be written).
+            // Only what happens before a report exists.
             context.Output.WriteLine($"restore drill of backup {backup.Name} failed: {e.Message}");
             return 1;
         }
@@ -149,7 +149,7 @@ internal static class RestoreVerbs
             }
             return 0;
         }
-        catch (PgStateException e)
+        catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
         {
             if (context.ErrorIsTerminal)
             {
