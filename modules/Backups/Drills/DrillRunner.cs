@@ -59,8 +59,7 @@ public sealed class DrillRunner(RestoreContext context)
         RestoreCommands.For(context.Archive, context.PgBackRest, out var error) ?? throw new PgStateException(error!);
 
     /// <summary>The backup to restore for a target and the source that restores it.</summary>
-    private PgBaseBackupSource Source(DateTime? targetUtc) =>
-        new(Backup, RestorableBackups.Choose(Backup, RestorableBackups.List(Backup), targetUtc), context.Processes);
+    private IRestoreSource Source(DateTime? targetUtc) => RestoreSources.For(Backup, targetUtc, context.Processes);
 
     /// <summary>pg_ctl of the running server (postmaster.pid, /proc), checked against the backup's major version.</summary>
     private async Task<string> PgCtlAsync(int major, CancellationToken cancellationToken)
@@ -81,17 +80,13 @@ public sealed class DrillRunner(RestoreContext context)
         return word is not null && int.TryParse(word.Split('.')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : null;
     }
 
-    private static int MajorOfBackup(RestorableBackup backup, string restoredDirectory)
+    /// <summary>PG_VERSION of a restored data directory.</summary>
+    private static int MajorOfDirectory(string dataDirectory)
     {
-        foreach (var dir in new[] { restoredDirectory, backup.Path })
-        {
-            var file = Path.Combine(dir, "PG_VERSION");
-            if (File.Exists(file) && int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
-            {
-                return v;
-            }
-        }
-        return 0;
+        var file = Path.Combine(dataDirectory, "PG_VERSION");
+        return File.Exists(file) && int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v)
+            ? v
+            : throw new PgStateException($"{dataDirectory} holds no PG_VERSION: the restore did not bring a data directory");
     }
 
     /// <summary>The drill: restore into a scratch directory, recover to the target, probe, measure, stop, remove it.</summary>
@@ -117,13 +112,14 @@ public sealed class DrillRunner(RestoreContext context)
         ServerLog? log = null;
         (uint Uid, uint Gid)? owner = null;
         FileStream? drillLock = null;
+        Task<string>? verification = null;
         try
         {
             var (job, ids) = Identity();
             owner = ids;
             var restoreCommand = RestoreCommand();
             var source = Source(targetUtc);
-            report = report with { Backup = source.Backup.Path, BackupStartedUtc = source.Backup.StartedUtc, BackupEndedUtc = source.Backup.EndedUtc, RestoreCommand = restoreCommand };
+            report = report with { Backup = source.Chosen.Source, BackupStartedUtc = source.Chosen.StartedUtc, BackupEndedUtc = source.Chosen.EndedUtc, RestoreCommand = restoreCommand };
             CreateOwnedDirectory(Drill.WorkDirectory, owner);
             drillLock = AcquireLock(owner);
             await RemoveStaleAsync(job, cancellationToken);
@@ -136,19 +132,18 @@ public sealed class DrillRunner(RestoreContext context)
             report = report with { Directory = scratch, Kept = keep };
 
             context.Log($"restoring {source.Description} into {data}");
-            var major = MajorOfBackup(source.Backup, data);
             var restored = await source.RestoreAsync(new RestoreRequest(data, targetUtc, restoreCommand,
-                $"restore drill of backup {Backup.Name} (target {target.Describe()})", job, owner, major, context.Log, context.Progress), cancellationToken);
+                $"restore drill of backup {Backup.Name} (target {target.Describe()})", job, owner, context.Log, context.Progress), cancellationToken);
+            verification = restored.Verification;
             var copied = DateTime.UtcNow;
             report = report with
             {
                 BackupBytes = restored.Bytes,
-                Verification = restored.Verification,
                 BackupStartedUtc = restored.BackupStartedUtc,
                 BackupStartLsn = restored.StartLsn is { } l ? Lsn.Format(l) : null,
                 CopySeconds = (copied - started).TotalSeconds,
             };
-            major = MajorOfBackup(source.Backup, data);
+            var major = MajorOfDirectory(data);
             var pgCtl = await PgCtlAsync(major, cancellationToken);
 
             // The drill's own configuration beside the copy: trust on its private socket only, no ident map.
@@ -170,10 +165,13 @@ public sealed class DrillRunner(RestoreContext context)
             context.Log($"starting {pgCtl} on the copy (private socket {socketDirectory}, port {port}, no TCP, archive_mode off)");
             var serverStart = DateTime.UtcNow;
             await server.StartAsync(cancellationToken);
-            await WaitForRecoveryAsync(server, log, serverStart + Drill.Timeout, cancellationToken);
+            await WaitForRecoveryAsync(server, log, Drill.Timeout, cancellationToken);
             var ready = DateTime.UtcNow;
             log.Read();
             context.Log("recovery finished; the server accepts connections");
+            // pg_verifybackup ran beside the copy and the replay: a damaged backup fails the drill, quoting it.
+            report = report with { Verification = await verification };
+            verification = null;
 
             var facts = await ReadRecoveryAsync(socketDirectory, port, cancellationToken);
             var endLsn = log.RedoDone ?? facts.ReplayLsn;
@@ -207,6 +205,26 @@ public sealed class DrillRunner(RestoreContext context)
         }
         catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
         {
+            // A damaged backup explains what followed (a server that did not start, a recovery that failed): say it first.
+            if (verification is not null)
+            {
+                try
+                {
+                    report = report with { Verification = await verification };
+                }
+                catch (PgStateException damaged)
+                {
+                    report = report with { Verification = "failed" };
+                    if (damaged.Message != e.Message)
+                    {
+                        failures.Add(damaged.Message);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                verification = null;
+            }
             if (log is not null && scratch is not null)
             {
                 log.Read();
@@ -224,6 +242,11 @@ public sealed class DrillRunner(RestoreContext context)
             if (server is not null)
             {
                 await server.StopAsync(immediate: !keep);
+            }
+            if (verification is not null)
+            {
+                // Interrupted: the verification's process is cancelled with the run; wait for it to end.
+                await verification.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             }
             if (socketDirectory is not null && scratch is not null && !socketDirectory.StartsWith(scratch + "/", StringComparison.Ordinal))
             {
@@ -293,12 +316,11 @@ public sealed class DrillRunner(RestoreContext context)
         CreateOwnedDirectory(directory, owner);
         File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         context.Log($"restoring {source.Description} into {directory}");
-        var major = MajorOfBackup(source.Backup, directory);
         RestoredBackup restored;
         try
         {
             restored = await source.RestoreAsync(new RestoreRequest(directory, targetUtc, restoreCommand,
-                $"pgstate restore of backup {Backup.Name} (target {target.Describe()})", job, owner, major, context.Log, context.Progress), cancellationToken);
+                $"pgstate restore of backup {Backup.Name} (target {target.Describe()})", job, owner, context.Log, context.Progress), cancellationToken);
         }
         catch
         {
@@ -323,18 +345,28 @@ public sealed class DrillRunner(RestoreContext context)
             }
             throw;
         }
-        var pgCtl = await PgCtlAsync(major, cancellationToken);
+        var pgCtl = await PgCtlAsync(MajorOfDirectory(directory), cancellationToken);
         report = report with
         {
-            Backup = source.Backup.Path,
+            Backup = source.Chosen.Source,
             BackupStartedUtc = restored.BackupStartedUtc,
             BackupEndedUtc = restored.BackupEndedUtc,
             BackupBytes = restored.Bytes,
-            Verification = restored.Verification,
             BackupStartLsn = restored.StartLsn is { } l ? Lsn.Format(l) : null,
             RestoreCommand = restoreCommand,
             CopySeconds = (DateTime.UtcNow - started).TotalSeconds,
         };
+        async Task<string> VerifiedAsync()
+        {
+            try
+            {
+                return await restored.Verification;
+            }
+            catch (PgStateException damaged)
+            {
+                throw new PgStateException($"{damaged.Message}\n{directory} holds a copy of this damaged backup, stopped: start it only if no other backup is left");
+            }
+        }
         var hasConfig = File.Exists(Path.Combine(directory, "postgresql.conf"));
         var logFile = Path.Combine(directory, "pgstate-restore.log");
         var asUser = owner is not null ? $"runuser -u {job.User} -- " : "";
@@ -348,24 +380,38 @@ public sealed class DrillRunner(RestoreContext context)
             next.Add($"Check archive_mode before you start it: once promoted, a server with archive_mode on archives its new timeline into the archive (right for a replacement, wrong beside a running original).");
             next.Add($"Start it: {asUser}{pgCtl} start -D {directory} -l {logFile}   (or pgstate restore {Backup.Name} … --start)");
             next.Add("It replays WAL from the archive, stops at the target and promotes itself; then point applications (and the manifest's dataDirectory) at it.");
-            report = report with { EndedUtc = DateTime.UtcNow, Passed = true };
+            report = report with { Verification = await VerifiedAsync(), EndedUtc = DateTime.UtcNow, Passed = true };
             return (report, next);
         }
         // Its own configuration; only the language of its messages for this start, so the log can be followed.
         var server = new TemporaryServer(pgCtl, directory, logFile, [("lc_messages", "C")], job, owner is not null, context.Processes);
         var log = new ServerLog(logFile);
         var serverStart = DateTime.UtcNow;
-        await server.StartAsync(cancellationToken);
+        string verified;
         try
         {
-            await WaitForRecoveryAsync(server, log, serverStart + timeout, cancellationToken);
+            // Started beside pg_verifybackup, like a drill (the drill's RTO is this restore's); handed over only once both are done.
+            await server.StartAsync(cancellationToken);
+            await WaitForRecoveryAsync(server, log, timeout, cancellationToken);
+        }
+        catch (PgStateException failed)
+        {
+            await server.StopAsync();
+            await restored.Verification.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            throw restored.Verification.IsFaulted && restored.Verification.Exception?.InnerException is PgStateException damaged
+                ? new PgStateException($"{damaged.Message}\nthen: {failed.Message}")
+                : failed;
+        }
+        var ready = DateTime.UtcNow;
+        try
+        {
+            verified = await VerifiedAsync();
         }
         catch (PgStateException)
         {
             await server.StopAsync();
             throw;
         }
-        var ready = DateTime.UtcNow;
         log.Read();
         var walBytes = log.RedoDone is { } e && restored.StartLsn is { } s && e > s ? (long)(e - s) : 0;
         var replaySeconds = (ready - serverStart).TotalSeconds;
@@ -375,6 +421,7 @@ public sealed class DrillRunner(RestoreContext context)
             ReplayMegabytesPerSecond = replaySeconds > 0 ? walBytes / 1048576.0 / replaySeconds : null,
             RtoSeconds = (ready - started).TotalSeconds,
             RpoSeconds = log.LastTransaction is { } tx ? Math.Max(0, ((targetUtc ?? started) - tx.UtcDateTime).TotalSeconds) : null,
+            Verification = verified,
             EndedUtc = DateTime.UtcNow,
             Passed = true,
         };
@@ -414,9 +461,10 @@ public sealed class DrillRunner(RestoreContext context)
     /// throws with the server's own log lines when it stops, and with how far recovery got when the
     /// time runs out.
     /// </summary>
-    private async Task WaitForRecoveryAsync(TemporaryServer server, ServerLog log, DateTime deadline, CancellationToken cancellationToken)
+    private async Task WaitForRecoveryAsync(TemporaryServer server, ServerLog log, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var started = DateTime.UtcNow;
+        var deadline = started + timeout;
         var sawPidFile = false;
         while (true)
         {
@@ -444,9 +492,10 @@ public sealed class DrillRunner(RestoreContext context)
             }
             if (DateTime.UtcNow > deadline)
             {
-                throw new PgStateException($"recovery did not finish within {Durations.Format(deadline - started)}: " +
+                throw new PgStateException($"recovery did not finish within {Durations.Format(timeout)}: " +
                     (log.SegmentsRestored > 0
                         ? $"it had restored {log.SegmentsRestored} segment(s) from the archive, the last {log.LastSegment}" + (log.RedoStart is { } r ? $" (redo started at {Lsn.Format(r)})" : "")
+                        : log.Recent.Count == 0 ? "the server had not written to its log yet"
                         : $"no segment came from the archive yet; the last lines of the log:\n    {string.Join("\n    ", log.Recent.TakeLast(5))}"));
             }
             await Task.Delay(Poll, cancellationToken);
@@ -613,7 +662,7 @@ public sealed class DrillRunner(RestoreContext context)
             var data = Path.Combine(dir, "data");
             if (File.Exists(Path.Combine(data, "postmaster.pid")))
             {
-                var pgCtl = PostgresPrograms.ServerProgram("pg_ctl", DataDirectory, MajorOfBackup(new RestorableBackup(data, default, default, false), data));
+                var pgCtl = PostgresPrograms.ServerProgram("pg_ctl", DataDirectory, MajorOfDirectory(data));
                 await new TemporaryServer(pgCtl, data, Path.Combine(dir, "server.log"), [], job, Posix.IsRoot, context.Processes).StopAsync(immediate: true);
             }
             cancellationToken.ThrowIfCancellationRequested();

@@ -12,12 +12,18 @@ public sealed record RestoreRequest(
     string Why,
     JobIdentity Job,
     (uint Uid, uint Gid)? Owner,
-    int Major,
     Action<string> Log,
     Action<string>? Progress);
 
-/// <summary>What a source put into the data directory.</summary>
-public sealed record RestoredBackup(string Source, DateTime BackupStartedUtc, DateTime? BackupEndedUtc, long Bytes, ulong? StartLsn, string Verification);
+/// <summary>
+/// What a source put into the data directory. Verification may still run (it reads the backup, not
+/// the copy): a restore starts the server beside it and awaits it before it calls the restore good;
+/// it throws, quoting the tool, when the backup is damaged.
+/// </summary>
+public sealed record RestoredBackup(string Source, DateTime BackupStartedUtc, DateTime? BackupEndedUtc, long Bytes, ulong? StartLsn, Task<string> Verification);
+
+/// <summary>Which backup a restore starts from, before it starts: for reports.</summary>
+public sealed record ChosenBackup(string Source, DateTime StartedUtc, DateTime? EndedUtc);
 
 /// <summary>
 /// The one replaceable step of a restore: put a backup into an empty data directory and write its
@@ -28,22 +34,38 @@ public sealed record RestoredBackup(string Source, DateTime BackupStartedUtc, Da
 /// </summary>
 public interface IRestoreSource
 {
-    /// <summary>For reports: which backup, of which kind.</summary>
+    /// <summary>For logs: which backup, of which kind.</summary>
     string Description { get; }
 
+    /// <summary>The backup it will restore (chosen for the target when the source was made).</summary>
+    ChosenBackup Chosen { get; }
+
     Task<RestoredBackup> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken);
+}
+
+/// <summary>Where a backup's restores come from. One kind today: the backups `pgstate backup run` takes.</summary>
+public static class RestoreSources
+{
+    /// <summary>The source for a backup and a target; throws (naming the oldest backup) when no backup can reach the target.
+    /// A pgBackRest-backed backup adds its case here (a source running pgbackrest restore --type=time).</summary>
+    public static IRestoreSource For(DesiredBackup backup, DateTime? targetUtc, ProcessRunner processes) =>
+        new PgBaseBackupSource(backup, RestorableBackups.Choose(backup, RestorableBackups.List(backup), targetUtc), processes);
 }
 
 /// <summary>
 /// A backup `pgstate backup run` took (pg_basebackup, plain or tar): copied file by file (the kernel
 /// copies: no file passes through pgstate's memory) or extracted with tar as the owner, while
-/// pg_verifybackup checks the same backup beside it.
+/// pg_verifybackup checks the same backup beside the copy and the replay that follows it.
 /// </summary>
 public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup chosen, ProcessRunner processes) : IRestoreSource
 {
     public string Description => $"{chosen.Path} ({backup.Format}{(chosen.Verified ? ", verified when taken" : "")})";
 
-    public RestorableBackup Backup => chosen;
+    public ChosenBackup Chosen => new(chosen.Path, chosen.StartedUtc, chosen.EndedUtc);
+
+    /// <summary>The major version of the backup (PG_VERSION), for the matching pg_verifybackup.</summary>
+    private int Major => File.Exists(Path.Combine(chosen.Path, "PG_VERSION"))
+        && int.TryParse(File.ReadAllText(Path.Combine(chosen.Path, "PG_VERSION")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
 
     public async Task<RestoredBackup> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
@@ -52,8 +74,9 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
             throw new PgStateException($"the backup {chosen.Path} is gone (removed by retention or by hand?)");
         }
         var tarFiles = backup.Format == "tar" ? TarFiles() : [];
-        using var verifyCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var verifyCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var verification = VerifyAsync(request, verifyCancel.Token);
+        _ = verification.ContinueWith(_ => verifyCancel.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         long bytes;
         try
         {
@@ -74,24 +97,33 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
             }
             throw;
         }
-        var verified = await verification;
         foreach (var leftover in new[] { "postmaster.pid", "postmaster.opts" })
         {
             File.Delete(Path.Combine(request.DataDirectory, leftover));
         }
-        await RecoverySettings.WriteAsync(request.DataDirectory, request.RestoreCommand, request.TargetUtc, request.Why, request.Owner, cancellationToken);
+        try
+        {
+            await RecoverySettings.WriteAsync(request.DataDirectory, request.RestoreCommand, request.TargetUtc, request.Why, request.Owner, cancellationToken);
+        }
+        catch
+        {
+            await verifyCancel.CancelAsync();
+            await verification.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            throw;
+        }
         var (startLsn, startTime) = ReadBackupLabel(request.DataDirectory);
-        return new RestoredBackup(chosen.Path, startTime ?? chosen.StartedUtc, chosen.EndedUtc, bytes, startLsn, verified);
+        return new RestoredBackup(chosen.Path, startTime ?? chosen.StartedUtc, chosen.EndedUtc, bytes, startLsn, verification);
     }
 
     /// <summary>pg_verifybackup on the backup, beside the copy (both read the same pages once from disk).</summary>
     private async Task<string> VerifyAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
-        if (backup.Format == "tar" && request.Major < 17)
+        var major = Major;
+        if (backup.Format == "tar" && major is > 0 and < 17)
         {
             return "not verified: pg_verifybackup before PostgreSQL 17 cannot read tar-format backups";
         }
-        var program = PostgresPrograms.Find("pg_verifybackup", request.Major);
+        var program = PostgresPrograms.Find("pg_verifybackup", major > 0 ? major : null);
         List<string> args = ["--no-parse-wal", "--quiet", chosen.Path];
         var result = request.Owner is not null
             ? await processes.RunAsync("runuser", ["-u", request.Job.User, "--", program, .. args], TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken)
