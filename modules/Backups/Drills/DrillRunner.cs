@@ -117,12 +117,13 @@ public sealed class DrillRunner(RestoreContext context)
         {
             var (job, ids) = Identity();
             owner = ids;
-            var restoreCommand = RestoreCommand();
-            var source = Source(targetUtc);
-            report = report with { Backup = source.Chosen.Source, BackupStartedUtc = source.Chosen.StartedUtc, BackupEndedUtc = source.Chosen.EndedUtc, RestoreCommand = restoreCommand };
+            // First what an earlier drill left (killed, or kept): whatever this one finds wrong next, the host is tidy.
             CreateOwnedDirectory(Drill.WorkDirectory, owner);
             drillLock = AcquireLock(owner);
             await RemoveStaleAsync(job, cancellationToken);
+            var restoreCommand = RestoreCommand();
+            var source = Source(targetUtc);
+            report = report with { Backup = source.Chosen.Source, BackupStartedUtc = source.Chosen.StartedUtc, BackupEndedUtc = source.Chosen.EndedUtc, RestoreCommand = restoreCommand };
 
             scratch = Path.Combine(Drill.WorkDirectory, $".pgstate-drill-{Backup.Name}-{started.ToString(BackupRunner.StampFormat, CultureInfo.InvariantCulture)}");
             CreateOwnedDirectory(scratch, owner, fresh: true);
@@ -302,6 +303,11 @@ public sealed class DrillRunner(RestoreContext context)
         var next = new List<string>();
         var (job, owner) = Identity();
         var restoreCommand = RestoreCommand();
+        if (directory.Any(c => c is '"' or '\'' or '\\' or '$' or '`' || char.IsControl(c)))
+        {
+            // pg_ctl puts -D and -l into a shell command line between double quotes.
+            throw new PgStateException($"{TextSafety.Printable(directory)} holds a quote, backslash, $ or `, which pg_ctl's command line cannot carry safely: restore elsewhere");
+        }
         var production = DrillBinder.Normalize(DataDirectory);
         if (DrillBinder.Inside(DrillLiveChecks.RealPath(directory), DrillLiveChecks.RealPath(production)) && ProductionRuns())
         {

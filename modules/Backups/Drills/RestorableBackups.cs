@@ -10,10 +10,11 @@ public sealed record RestorableBackup(string Path, DateTime StartedUtc, DateTime
 /// <summary>Which backups of a destination can be restored, and which one a target needs.</summary>
 public static class RestorableBackups
 {
-    /// <summary>Finished backups (verified ones only when the backup verifies), oldest first. Their end is when backup_manifest, pg_basebackup's last file, was written.</summary>
+    /// <summary>Finished backups (verified ones only when the backup verifies; pg_verifybackup before 17 cannot read tar, so
+    /// every finished tar backup), oldest first. Their end is when backup_manifest, pg_basebackup's last file, was written.</summary>
     public static IReadOnlyList<RestorableBackup> List(DesiredBackup backup) =>
         [.. BackupRunner.List(backup.Destination)
-            .Where(e => e.Verified || !backup.Verify)
+            .Where(e => e.Verified || !backup.Verify || backup.Format == "tar")
             .Select(e => new RestorableBackup(e.Path, e.StartedUtc, EndOf(e), e.Verified))
             .OrderBy(e => e.StartedUtc)];
 

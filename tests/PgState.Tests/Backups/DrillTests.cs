@@ -209,6 +209,33 @@ public class DrillTests(DrillFixture fixture) : IClassFixture<DrillFixture>
     }
 
     [Fact]
+    public async Task A_tar_backup_is_extracted_and_a_kept_scratch_directory_is_removed_by_the_next_drill()
+    {
+        var dest = Path.Combine(fixture.Dir.Path, "tar");
+        var file = fixture.Manifest("schedule: \"*-*-* 04:00:00\"\nprobes:\n  - {name: rows, sql: \"select count(*) from before_backup\", expect: 3}",
+            dest: dest, extra: "      format: tar\n      compression: gzip\n");
+        var backup = await CliRunner.RunAsync("backup", "run", "nightly", "--manifest", file);
+        Assert.True(backup.ExitCode == 0, backup.ToString());
+        Assert.True(File.Exists(Path.Combine(Directory.GetDirectories(dest).Single(d => !Path.GetFileName(d).StartsWith('.')), "base.tar.gz")));
+
+        var kept = await DrillAsync(file, "--keep");
+        Assert.True(kept.ExitCode == 0, kept.ToString());
+        var report = Report(kept);
+        Assert.Equal("3", Probe(report, "rows"));
+        Assert.StartsWith("not verified: pg_verifybackup before PostgreSQL 17", report.GetProperty("verification").GetString());
+        var scratch = report.GetProperty("directory").GetString()!;
+        Assert.True(report.GetProperty("kept").GetBoolean());
+        Assert.True(File.Exists(Path.Combine(scratch, "data", "PG_VERSION")));
+        Assert.False(File.Exists(Path.Combine(scratch, "data", "postmaster.pid")));   // stopped
+
+        // The next drill (here one that cannot even choose a backup) removes what the last one kept.
+        var next = await DrillAsync(file, "--target", "2020-01-01 00:00:00+00");
+        Assert.Equal(1, next.ExitCode);
+        Assert.Contains("lies before the end of the oldest verified backup of nightly", Failures(Report(next)).Single());
+        Assert.False(Directory.Exists(scratch));
+    }
+
+    [Fact]
     public async Task A_corrupt_backup_fails_quoting_pg_verifybackup()
     {
         var (dest, backup) = await CopyOfBackupAsync("corrupt");
