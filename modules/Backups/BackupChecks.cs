@@ -52,7 +52,7 @@ internal static class BackupChecks
     }
 
     /// <summary>1.5 × the longest gap between the schedule's next elapses (a weekday schedule's weekend included) plus an hour.</summary>
-    private static Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
+    internal static Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
     {
         var gap = PgState.Engine.Calendar.CalendarSpec.TryParse(schedule, out var spec, out _)
             ? spec.LongestInterval(DateTimeOffset.UtcNow, 8) ?? TimeSpan.FromDays(1)
