@@ -191,6 +191,11 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         {
             SystemIdentifier = ReadSystemIdentifier(dataDirectory),
         };
+        // Test-only: plan against a server as if it were another version (how the tests reach PostgreSQL 19's code paths).
+        if (Environment("PGSTATE_TEST_SERVER_VERSION_NUM") is { Length: > 0 } pretend && int.TryParse(pretend, NumberStyles.None, CultureInfo.InvariantCulture, out var num))
+        {
+            Server = Server with { VersionNum = num, Version = $"{num / 10000}.{num % 10000} (PGSTATE_TEST_SERVER_VERSION_NUM; really {Server.Version})" };
+        }
     }
 
     /// <summary>The first 8 bytes of global/pg_control: the cluster's system identifier (little-endian on x86_64 and aarch64).</summary>

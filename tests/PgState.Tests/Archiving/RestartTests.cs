@@ -2,10 +2,22 @@ using PgState.Tests.Infrastructure;
 
 namespace PgState.Tests.Archiving;
 
-/// <summary>Restart-only settings: pending under policy never, restarted under policy allowed.</summary>
-public class RestartTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+/// <summary>Restart-only settings on every major: pending under policy never, restarted under policy allowed.</summary>
+public abstract class RestartTests(ScratchCluster cluster)
 {
-    private readonly ScratchCluster _cluster = fixture.Cluster;
+    public sealed class Pg13(ClusterFixture<Major13> f) : RestartTests(f.Cluster), IClassFixture<ClusterFixture<Major13>>;
+
+    public sealed class Pg14(ClusterFixture<Major14> f) : RestartTests(f.Cluster), IClassFixture<ClusterFixture<Major14>>;
+
+    public sealed class Pg15(ClusterFixture<Major15> f) : RestartTests(f.Cluster), IClassFixture<ClusterFixture<Major15>>;
+
+    public sealed class Pg16(ClusterFixture<Major16> f) : RestartTests(f.Cluster), IClassFixture<ClusterFixture<Major16>>;
+
+    public sealed class Pg17(ClusterFixture<Major17> f) : RestartTests(f.Cluster), IClassFixture<ClusterFixture<Major17>>;
+
+    public sealed class Pg18(ClusterFixture<Major18> f) : RestartTests(f.Cluster), IClassFixture<ClusterFixture<Major18>>;
+
+    private readonly ScratchCluster _cluster = cluster;
 
     [Fact]
     public async Task Archive_mode_change_stays_pending_under_never_and_is_restarted_under_allowed()
