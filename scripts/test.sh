@@ -58,6 +58,40 @@ if ls "$results"/*.trx >/dev/null 2>&1; then
     | sort -V
 fi
 
+# The version matrix by area (README's supported-versions table is filled from this).
+if ls "$results"/*.trx >/dev/null 2>&1; then
+  echo "version matrix (tests passed/run per area):"
+  cat "$results"/*.trx | grep -o '<UnitTestResult [^>]*' \
+    | sed -E 's/.* testName="([^"]*)".* outcome="([^"]*)".*/\1\t\2/' \
+    | awk -F'\t' '
+        match($1, /\+Pg[0-9]+\./) {
+          major = substr($1, RSTART + 3, RLENGTH - 4)
+          if ($1 ~ /ArchivingApplyTests|RestartTests|OverriddenTests/) area = "settings"
+          else if ($1 ~ /HbaInclude/) area = "hba-include"
+          else if ($1 ~ /HbaApplyTests/) area = "hba"
+          else if ($1 ~ /ReplicationTests\+Pg[0-9]+\.(Role|Stored_verifier)/) area = "roles"
+          else if ($1 ~ /ReplicationTests/) area = "slots"
+          else if ($1 ~ /CheckTests/) area = "checks"
+          else if ($1 ~ /Backup/) area = "backups"
+          else area = "other"
+          majors[major] = 1; run[major, area]++
+          if ($2 == "Passed") ok[major, area]++
+        }
+        END {
+          n = split("settings hba hba-include roles slots checks backups", areas, " ")
+          printf "%-8s", "major"; for (i = 1; i <= n; i++) printf " %-12s", areas[i]; printf "\n"
+          for (m = 13; m <= 30; m++) if (m in majors) {
+            printf "%-8s", m
+            for (i = 1; i <= n; i++) {
+              a = areas[i]
+              cell = run[m, a] == 0 ? "-" : (ok[m, a] == run[m, a] ? "pass " : "FAIL ") ok[m, a] + 0 "/" run[m, a]
+              printf " %-12s", cell
+            }
+            printf "\n"
+          }
+        }'
+fi
+
 if $ci; then
   changed=$(git status --porcelain --untracked-files=all -- '*__snapshots__*' '*__mismatch__*')
   if [ -n "$changed" ]; then

@@ -101,8 +101,8 @@ internal sealed class BoundChecks(CheckThresholds thresholds) : IHealthChecks
     }
 
     /// <summary>
-    /// Checkpoints forced by WAL volume (not by checkpoint_timeout) mean max_wal_size is too small for
-    /// the write load: more full-page writes, more WAL to archive. The counters moved from
+    /// Mostly requested checkpoints (rather than timed by checkpoint_timeout) usually mean WAL keeps
+    /// reaching max_wal_size: more full-page writes, more WAL to archive. The counters moved from
     /// pg_stat_bgwriter to pg_stat_checkpointer in PostgreSQL 17.
     /// </summary>
     private static async Task<CheckResult> CheckpointsAsync(NpgsqlConnection c, int major, CancellationToken ct)
@@ -118,8 +118,8 @@ internal sealed class BoundChecks(CheckThresholds thresholds) : IHealthChecks
         var value = $"{timed} timed, {requested} requested";
         var total = timed + requested;
         return total >= 10 && requested * 2 > total
-            ? new CheckResult("checkpoints", CheckStatus.Warn, $"{requested} of {total} checkpoints were forced by WAL volume, not by checkpoint_timeout: raise max_wal_size", value)
-            : new CheckResult("checkpoints", CheckStatus.Ok, $"{total} checkpoints since the statistics were reset, {requested} forced by WAL volume", value);
+            ? new CheckResult("checkpoints", CheckStatus.Warn, $"{requested} of {total} checkpoints were requested (WAL reaching max_wal_size, CHECKPOINT, backups) rather than timed: unless backups and manual checkpoints explain it, raise max_wal_size", value)
+            : new CheckResult("checkpoints", CheckStatus.Ok, $"{total} checkpoints since the statistics were reset, {requested} requested rather than timed", value);
     }
 
     private async Task<CheckResult> ArchiverAsync(NpgsqlConnection c, CancellationToken ct)
@@ -280,7 +280,7 @@ internal sealed class BoundChecks(CheckThresholds thresholds) : IHealthChecks
             }
             else if (!active && retained > thresholds.SlotRetentionBytes)
             {
-                results.Add(new CheckResult($"slot:{name}", CheckStatus.Warn, $"inactive slot {name}{since} retains {retained >> 20} MB of WAL (threshold {thresholds.SlotRetentionBytes >> 20} MB): pg_wal grows until it is consumed or dropped", value));
+                results.Add(new CheckResult($"slot:{name}", CheckStatus.Warn, $"inactive slot {name} retains {retained >> 20} MB of WAL (threshold {thresholds.SlotRetentionBytes >> 20} MB): pg_wal grows until it is consumed or dropped{since}", value));
             }
             else
             {

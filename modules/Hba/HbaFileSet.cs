@@ -1,4 +1,5 @@
 using PgState.Engine.Diagnostics;
+using PgState.Engine.Host;
 
 namespace PgState.Modules.Hba;
 
@@ -118,6 +119,8 @@ public sealed class HbaFileSet
             problems.Add($"{where}: more than {MaxFiles} included files; pgstate stops reading there");
             return;
         }
+        // A symlinked file is known by its target: that is the file a write replaces and a rollback restores.
+        target = File.Exists(target) ? HostFiles.ResolveLinks(target) : target;
         var bytes = read(target);
         if (bytes is null)
         {

@@ -239,7 +239,8 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
 
 /// <summary>What the host has: the file pgstate writes (bytes, parsed; pg_hba.conf or the included file holding the
 /// managed block), the whole include tree, what pgstate would write, what the server reads, and pgstate's own connection.</summary>
-internal sealed record HbaLive(string Path, HbaFile File, byte[] Candidate, ServerHbaView? Server, HbaConnection? Own, bool Allowed, HbaFileSet Set, int Major);
+internal sealed record HbaLive(string Path, HbaFile File, byte[] Candidate, ServerHbaView? Server, HbaConnection? Own, bool Allowed, HbaFileSet Set,
+    IReadOnlyList<HbaFileRule> NextRules);
 
 /// <summary>What the server says about the hba file on disk today (pg_hba_file_rules reads it afresh).</summary>
 public sealed record ServerHbaView(IReadOnlyList<(int Line, string? File, string Error)> Errors, int RuleCount);
@@ -383,7 +384,9 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
             var rows = _serverRules.Rows;
             server = new ServerHbaView([.. rows.Where(r => r.Error is not null).Select(r => (r.Line, r.File, r.Error!))], rows.Count(r => r.Error is null));
         }
-        return Task.FromResult(new HbaLive(path, file, candidate, server, _own!.Rows.FirstOrDefault(), session.Allowances.Contains("lockout"), set, major));
+        // Every rule the server would read after the write, in order (for the lock-out guard).
+        var next = set.With(path, candidate, major).Rules;
+        return Task.FromResult(new HbaLive(path, file, candidate, server, _own!.Rows.FirstOrDefault(), session.Allowances.Contains("lockout"), set, next));
     }
 
     public override void Diff(HbaLive live, Diff<HbaWrite> diff)
@@ -421,7 +424,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
                 (files.Count > 0 ? $" from {string.Join(", ", files)} (those files stay on disk, unchanged)" : "") +
                 " — use mode: managed-block to keep them");
         }
-        if (differs && live.Own is { } own && Lockout(set.Rules, set.With(live.Path, live.Candidate, live.Major).Rules, own) is { } lockout)
+        if (differs && live.Own is { } own && Lockout(set.Rules, live.NextRules, own) is { } lockout)
         {
             diff.Warn(null, lockout + (live.Allowed ? " (--allow-lockout given)" : "; apply refuses unless --allow-lockout"));
         }

@@ -51,6 +51,10 @@ public static partial class ClientTools
     /// </summary>
     public static string? Incompatibility(ClientTool tool, int serverMajor, string serverVersion)
     {
+        if (tool.Path is null && tool.Program == "pgbackrest")
+        {
+            return "pgbackrest is not on PATH: install pgBackRest";
+        }
         if (tool.Path is null)
         {
             return $"{tool.Program} is not installed (looked in /usr/lib/postgresql/{serverMajor}/bin, /usr/pgsql-{serverMajor}/bin, the other PostgreSQL directories and PATH): {InstallHint(tool.Program, serverMajor)}";
