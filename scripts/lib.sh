@@ -34,6 +34,12 @@ ensure_dotnet() {
   fi
 }
 
+# Where scripts/fetch-postgres.sh keeps the server binaries of the majors Debian does not package
+# (one directory per major). Outside the work tree, so a CI run on the same machine reuses them.
+pg_cache_dir() {
+  echo "${PGSTATE_PG_CACHE:-/var/cache/pgstate-tests/postgres}"
+}
+
 pg_bindir() {
   local d
   d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

@@ -67,12 +67,21 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         Own(partial + ".pid");
         try
         {
-            log($"pg_basebackup into {partial}");
-            var result = await RunToolAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, password, showProgress: true);
+            // A pg_basebackup older than the server cannot stream from it: say which, and what to install, before trying.
+            var tool = Tool("pg_basebackup");
+            if (ServerMajor is { } major && ClientTools.Incompatibility(tool, major, major.ToString(CultureInfo.InvariantCulture)) is { } why)
+            {
+                DeleteQuietly(partial);
+                return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = why }, cancellationToken);
+            }
+            log($"{tool.Describe()} into {partial}");
+            var result = await RunToolAsync(tool.Path ?? "pg_basebackup", BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, password, showProgress: true);
             if (result.ExitCode != 0)
             {
                 DeleteQuietly(partial);
-                return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = $"pg_basebackup exited with code {result.ExitCode}: {result.StandardError.Trim()}" }, cancellationToken);
+                var hint = result.StandardError.Contains("incompatible server version", StringComparison.Ordinal)
+                    ? $" ({tool.Describe()} is older than the server: {ClientTools.InstallHint("pg_basebackup", ServerMajor ?? 0)})" : "";
+                return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = $"pg_basebackup exited with code {result.ExitCode}: {result.StandardError.Trim()}{hint}" }, cancellationToken);
             }
             Directory.Move(partial, final);
             status = status with { Backup = final, Bytes = DirectorySize(final) };
@@ -197,8 +206,13 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
             // pg_verifybackup before PostgreSQL 17 reads plain backups only.
             return status with { Verification = "skipped: this pg_verifybackup cannot read tar-format backups; backup_manifest is present" };
         }
-        log($"pg_verifybackup {path}");
-        var result = await RunToolAsync(PostgresPrograms.Find("pg_verifybackup"), ["--no-parse-wal", path], TimeSpan.FromHours(6), cancellationToken);
+        var tool = Tool("pg_verifybackup");
+        if (ServerMajor is { } major && ClientTools.Incompatibility(tool, major, major.ToString(CultureInfo.InvariantCulture)) is { } why)
+        {
+            return status with { Verified = false, Verification = "failed", Error = why };
+        }
+        log($"{tool.Describe()} {path}");
+        var result = await RunToolAsync(tool.Path ?? "pg_verifybackup", ["--no-parse-wal", path], TimeSpan.FromHours(6), cancellationToken);
         if (result.ExitCode != 0)
         {
             return status with { Verified = false, Verification = "failed", Error = $"pg_verifybackup exited with code {result.ExitCode}: {result.StandardError.Trim()}" };
@@ -207,6 +221,25 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         Own(path + ".verified");
         return status with { Verified = true, Verification = "pg_verifybackup passed" };
     }
+
+    /// <summary>The major of the server being backed up, from its data directory's PG_VERSION (null when the manifest names none or it cannot be read).</summary>
+    private int? ServerMajor
+    {
+        get
+        {
+            try
+            {
+                return host.DataDirectory?.Value is { } d && int.TryParse(File.ReadAllText(Path.Combine(d, "PG_VERSION")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>The tool for this server's major (that major's own first, else the newest installed).</summary>
+    private ClientTool Tool(string program) => ClientTools.FindPostgres(program, ServerMajor ?? 0, null);
 
     private List<string> BaseBackupArguments(string target)
     {

@@ -222,6 +222,11 @@ internal sealed class BoundBackups(HostManifest host, BackupsSection section) : 
         }
         if (section.Backups.Count > 0)
         {
+            // Client tools against this server: an older pg_basebackup or pg_verifybackup fails at night, not now.
+            foreach (var why in BackupChecks.ToolProblems(section, session))
+            {
+                warnings.Add($"backups will fail: {why}");
+            }
             var pgstate = section.Scheduling.PgstatePath;
             if (Posix.Stat(pgstate) is not { Kind: PosixFileKind.Regular } st || (st.Mode & 0b001_001_001) == 0)
             {

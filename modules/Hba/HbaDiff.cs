@@ -15,8 +15,10 @@ public static class HbaDiff
 {
     public const string Module = "hba";
 
-    public static void Diff(IReadOnlyList<HbaRule> desired, IReadOnlyList<HbaFileRule> live, HbaWrite write, bool textDiffers, Diff<HbaWrite> diff)
+    /// <summary><paramref name="into"/>: the included file the managed block lives in, named beside new rules (null: pg_hba.conf itself).</summary>
+    public static void Diff(IReadOnlyList<HbaRule> desired, IReadOnlyList<HbaFileRule> live, HbaWrite write, bool textDiffers, Diff<HbaWrite> diff, string? into = null)
     {
+        var inFile = into is null ? "" : $" in {into}";
         var changes = 0;
         var keep = Lcs(desired.Select(r => r.Key).ToList(), live.Select(r => r.Rule.Key).ToList());
         var keptDesired = keep.Select(k => k.Desired).ToHashSet();
@@ -33,19 +35,20 @@ public static class HbaDiff
             {
                 unmatchedLive.Remove(moved);
                 diff.Add($"hba.rule[{i}]", ChangeAction.Update,
-                    $"{desired[i].Describe()} (line {live[moved].Line}, position {moved + 1})",
-                    $"{desired[i].Describe()} (position {i + 1})", Activation.Reload, write, "moved: the first matching rule wins, so order matters");
+                    $"{desired[i].Describe()} ({HbaFileSet.Where(live[moved])}, position {moved + 1})",
+                    $"{desired[i].Describe()} (position {i + 1}{inFile})", Activation.Reload, write, "moved: the first matching rule wins, so order matters");
                 changes++;
             }
             else
             {
-                diff.Add($"hba.rule[{i}]", ChangeAction.Create, null, $"{desired[i].Describe()} (position {i + 1})", Activation.Reload, write);
+                diff.Add($"hba.rule[{i}]", ChangeAction.Create, null, $"{desired[i].Describe()} (position {i + 1}{inFile})", Activation.Reload, write);
                 changes++;
             }
         }
         foreach (var j in unmatchedLive)
         {
-            diff.Add($"hba.line[{live[j].Line}]", ChangeAction.Delete, $"{live[j].Rule.Describe()} (line {live[j].Line})", null, Activation.Reload, write);
+            var address = live[j].File is null ? $"hba.line[{live[j].Line}]" : $"hba.line[{live[j].File}:{live[j].Line}]";
+            diff.Add(address, ChangeAction.Delete, $"{live[j].Rule.Describe()} ({HbaFileSet.Where(live[j])})", null, Activation.Reload, write);
             changes++;
         }
         if (changes == 0 && textDiffers)
