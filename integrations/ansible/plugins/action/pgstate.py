@@ -47,7 +47,9 @@ def host_name(text, path):
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # No temporary directory up front (it would cost two SSH round trips per host on every run):
+    # one is made only when the binary must be transferred.
+    TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}

@@ -167,7 +167,7 @@ plan_file:
   description: The controller path the saved plan was written to (fetch_plan).
   returned: when fetch_plan is set
   type: str
-rc:
+pgstate_rc:
   description: pgstate's exit code (0 done or no changes, 2 changes, 1 error).
   returned: when pgstate ran
   type: int
@@ -312,6 +312,7 @@ def main():
                 finally:
                     if os.path.exists(tmp):
                         os.unlink(tmp)
+                result["changed"] = True  # even if pgstate fails below, the binary was replaced
     elif not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
         module.fail_json(msg="pgstate is not installed at %s: install the pgstate package there, or give binary (a pgstate on the controller) to copy it" % executable, **result)
 
@@ -340,6 +341,11 @@ def main():
         connection += ["--pg-user", p["pg_user"]]
     apply_options = (["--allow-lockout"] if p["allow_lockout"] else []) + (["--lock-timeout", p["lock_timeout"]] if p["lock_timeout"] else [])
 
+    def fail(msg):
+        # The plan is in the saved plan file; a failure shows the message and pgstate's output.
+        result.pop("plan", None)
+        module.fail_json(msg=msg, **result)
+
     def run(args):
         cmd = [run_exe] + args
         try:
@@ -348,7 +354,8 @@ def main():
             module.fail_json(msg="pgstate %s did not finish within %d s" % (args[0], p["timeout"]), **result)
         out = proc.stdout.decode("utf-8", "replace")
         err = proc.stderr.decode("utf-8", "replace")
-        result.update(rc=proc.returncode, stdout=out, stderr=err, cmd=cmd)
+        # Not "rc": Ansible fails any result whose rc is not 0, and 2 means "changes" here.
+        result.update(pgstate_rc=proc.returncode, stdout=out, stderr=err, cmd=cmd)
         return proc.returncode, out, err
 
     diffs = []
@@ -375,13 +382,13 @@ def main():
             write_atomic(plan_file, p["_saved_plan_content"].encode("utf-8"), 0o600)
             rc, out, err = run(["apply"] + apply_options + [plan_file])
             if rc != 0:
-                module.fail_json(msg=error_message(err, out), **result)
+                fail(error_message(err, out))
             result["plan_changed"] = any(isinstance(x, dict) and (x.get("summary") or {}).get("hasWork") for x in plans)
             diffs.append(dict(prepared=out))
         else:
             rc, out, err = run(["plan", "--format", "text", "--out", plan_file] + connection + [staged])
             if rc not in (0, 2):
-                module.fail_json(msg=error_message(err, out), **result)
+                fail(error_message(err, out))
             with open(plan_file, "rb") as f:
                 saved_text = f.read().decode("utf-8")
             result["plan"] = json.loads(saved_text)
@@ -393,7 +400,7 @@ def main():
             if rc == 2 and not module.check_mode:
                 rc, out, err = run(["apply"] + apply_options + [plan_file])
                 if rc != 0:
-                    module.fail_json(msg=error_message(err, out), **result)
+                    fail(error_message(err, out))
                 result["stdout"] = plan_stdout + "\n" + out
     finally:
         if os.path.exists(plan_file):
