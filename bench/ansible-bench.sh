@@ -35,16 +35,26 @@ for n in 3 10; do
   $env $play --check examples/gitops/ansible/pgstate.yml | tail -n $((n + 2)) >&2
   rm_binaries=""
   for i in $(seq 1 "$n"); do rm_binaries="$rm_binaries $lab/db$i/bin/pgstate"; done
-  hyperfine -N --warmup 1 --runs "$runs" --export-markdown "$root/hosts$n.md" \
-    -n "local pgstate plan (one host)" "env PGSTATE_UNIT_DIR=$lab/db1/host/systemd PGSTATE_LOCK_DIR=$lab/db1/host/lock PGSTATE_CONFIG_DIR=$lab/db1/host/etc PGSTATE_STATE_DIR=$lab/db1/host/state $binary plan $lab/hosts/db1.yaml" \
-    -n "$n hosts, forks $forks: no-op module" "$env $play --check $lab/noop.yml" \
-    -n "$n hosts, forks $forks: pgstate --check (binary in place)" "$env $play --check examples/gitops/ansible/pgstate.yml" \
-    -i
-  hyperfine -N --runs "$runs" --export-markdown "$root/hosts$n-copy.md" \
-    --prepare "rm -f$rm_binaries" \
-    -n "$n hosts, forks $forks: pgstate --check (binary copied)" "$env $play --check examples/gitops/ansible/pgstate.yml"
+  hyperfine -N --warmup 1 --runs "$((runs * 2))" -i --export-markdown "$root/local$n.md" \
+    -n "local pgstate plan (one host)" "env PGSTATE_UNIT_DIR=$lab/db1/host/systemd PGSTATE_LOCK_DIR=$lab/db1/host/lock PGSTATE_CONFIG_DIR=$lab/db1/host/etc PGSTATE_STATE_DIR=$lab/db1/host/state $binary plan $lab/hosts/db1.yaml" >&2
+  # The playbooks alternate run by run, so that a load that drifts on this shared machine weighs on both alike.
+  for r in $(seq 1 "$runs"); do
+    t0=$(date +%s%N); $env $play --check "$lab/noop.yml" >/dev/null; t1=$(date +%s%N)
+    $env $play --check examples/gitops/ansible/pgstate.yml >/dev/null; t2=$(date +%s%N)
+    rm -f $rm_binaries
+    $env $play --check examples/gitops/ansible/pgstate.yml >/dev/null; t3=$(date +%s%N)
+    for i in $(seq 1 "$n"); do install -m 0755 "$binary" "$lab/db$i/bin/pgstate"; done
+    echo "$n $forks $(( (t1 - t0) / 1000000 )) $(( (t2 - t1) / 1000000 )) $(( (t3 - t2) / 1000000 )) $(cut -d' ' -f1 /proc/loadavg)" >> "$root/times"
+    tail -n 1 "$root/times" >&2
+  done
   for i in $(seq 1 "$n"); do install -m 0755 "$binary" "$lab/db$i/bin/pgstate"; done
   bash scripts/ansible-lab.sh down "$lab"
 done
 echo
-cat "$root"/hosts3.md "$root"/hosts3-copy.md "$root"/hosts10.md "$root"/hosts10-copy.md
+cat "$root"/local3.md
+echo
+echo "| hosts (forks) | no-op module | pgstate --check, binary in place | pgstate adds | pgstate --check, binary copied | load (1 min) |"
+echo "|---|---:|---:|---:|---:|---:|"
+awk '{ k = $1 " (" $2 ")"; n[k]++; a[k] += $3; b[k] += $4; c[k] += $5; l[k] += $6; a2[k] += $3 * $3; b2[k] += $4 * $4 }
+     END { for (k in n) { ma = a[k] / n[k]; mb = b[k] / n[k]; sa = sqrt(a2[k] / n[k] - ma * ma); sb = sqrt(b2[k] / n[k] - mb * mb);
+       printf "| %s | %.2f s ± %.2f | %.2f s ± %.2f | +%.2f s (%.0f%%) | %.2f s | %.1f |\n", k, ma / 1000, sa / 1000, mb / 1000, sb / 1000, (mb - ma) / 1000, 100 * (mb - ma) / mb, c[k] / n[k] / 1000, l[k] / n[k] } }' "$root/times" | sort -n

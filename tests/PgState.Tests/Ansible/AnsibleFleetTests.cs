@@ -121,5 +121,17 @@ public class AnsibleFleetTests(AnsibleLab lab) : IClassFixture<AnsibleLab>
         }
     }
 
+    [AnsibleFact]
+    public async Task The_built_collection_documents_the_module_for_ansible_doc()
+    {
+        var doc = await PgState.Engine.Host.ProcessRunner.Default.RunAsync("ansible-doc", ["pgstate.pgstate.pgstate"], TimeSpan.FromMinutes(1), check: false,
+            environment: new Dictionary<string, string?> { ["ANSIBLE_CONFIG"] = Path.Combine(lab.Dir, "ansible.cfg"), ["HOME"] = Path.Combine(lab.Dir, "controller-home"), ["ANSIBLE_NOCOLOR"] = "1" });
+        Assert.True(doc.ExitCode == 0, doc.StandardError);
+        foreach (var expected in new[] { "PGSTATE.PGSTATE.PGSTATE", "manifest", "saved_plan", "fetch_plan", "secrets", "EXAMPLES:", "RETURN VALUES:", "plan_changed" })
+        {
+            Assert.Contains(expected, doc.StandardOutput);
+        }
+    }
+
     private static string Sha(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
 }

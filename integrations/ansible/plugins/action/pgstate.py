@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 
+from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 from ansible.plugins.action import ActionBase
@@ -30,6 +31,28 @@ def sha256_file(path):
         for block in iter(lambda: f.read(1024 * 1024), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cached_sha256(path):
+    """SHA-256 of the controller's binary, kept beside Ansible's local temporary directories keyed by
+    inode, size and mtime, so a fleet run hashes it once rather than once per host."""
+    st = os.stat(path)
+    key = [os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns]
+    cache = os.path.join(os.path.dirname(C.DEFAULT_LOCAL_TMP), "pgstate-%s.sha256" % hashlib.sha1(to_bytes(json.dumps(key))).hexdigest())
+    try:
+        with open(cache) as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        pass
+    digest = sha256_file(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cache))
+        with os.fdopen(fd, "w") as f:
+            f.write(digest)
+        os.rename(tmp, cache)
+    except (IOError, OSError):
+        pass  # a cache only
+    return digest
 
 
 def host_name(text, path):
@@ -83,7 +106,7 @@ class ActionModule(ActionBase):
                     binary = self._find_needle("files", binary)
                 except AnsibleError as e:
                     raise AnsibleActionFail(to_native(e))
-                module_args["_binary_checksum"] = sha256_file(binary)
+                module_args["_binary_checksum"] = cached_sha256(binary)
 
             saved_plan = args.get("saved_plan")
             if saved_plan:

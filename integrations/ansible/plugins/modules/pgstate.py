@@ -202,6 +202,26 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+def cached_sha256(path, cache):
+    """The file's SHA-256, from the cache when the file is the same inode, size and mtime as when it
+    was hashed (replacing the file, as the module and packages do, makes a new inode)."""
+    st = os.stat(path)
+    key = [path, st.st_ino, st.st_size, st.st_mtime_ns]
+    try:
+        with open(cache) as f:
+            entry = json.load(f)
+        if entry.get("key") == key:
+            return entry["sha256"]
+    except (IOError, OSError, ValueError, KeyError, AttributeError):
+        pass
+    digest = sha256_file(path)
+    try:
+        write_atomic(cache, json.dumps(dict(key=key, sha256=digest)).encode("utf-8"), 0o600)
+    except (IOError, OSError):
+        pass  # a cache only
+    return digest
+
+
 def write_atomic(path, data, mode):
     """Writes bytes to a temporary file beside path, fsyncs it and renames it into place."""
     directory = os.path.dirname(path)
@@ -266,6 +286,15 @@ def main():
         ),
         supports_check_mode=True,
     )
+    try:
+        run(module)
+    except (IOError, OSError) as e:
+        # A path the module cannot write (no become, a read-only directory): say which, without a traceback.
+        module.fail_json(msg="%s: %s (pgstate runs as root on the host: use become, or point staging_dir and manifest_dest elsewhere)"
+                             % (getattr(e, "filename", None) or "a file", e.strerror or e))
+
+
+def run(module):
     p = module.params
     name = p["_manifest_name"]
     if not name or "/" in name or name.startswith("."):
@@ -286,8 +315,9 @@ def main():
     executable = p["executable"]
     run_exe = executable
     want = p["_binary_checksum"]
+    os.makedirs(staging_dir, 0o700, exist_ok=True)
     if want:
-        have = sha256_file(executable) if os.path.isfile(executable) else None
+        have = cached_sha256(executable, os.path.join(staging_dir, ".binary-sha256.json")) if os.path.isfile(executable) else None
         if have != want:
             if not p["_binary_src"]:
                 module.exit_json(changed=False, _pgstate_needs_binary=True)
@@ -317,7 +347,6 @@ def main():
         module.fail_json(msg="pgstate is not installed at %s: install the pgstate package there, or give binary (a pgstate on the controller) to copy it" % executable, **result)
 
     # The manifest, staged under a name its content decides: the path a saved plan names.
-    os.makedirs(staging_dir, 0o700, exist_ok=True)
     if read_or_none(staged) != content:
         write_atomic(staged, content, 0o600)
     now = time.time()
@@ -346,7 +375,7 @@ def main():
         result.pop("plan", None)
         module.fail_json(msg=msg, **result)
 
-    def run(args):
+    def pgstate(args):
         cmd = [run_exe] + args
         try:
             proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=p["timeout"], cwd=staging_dir)
@@ -380,13 +409,13 @@ def main():
                 module.fail_json(msg="refusing to apply the saved plan: it names the manifest %s, this task stages it at %s; "
                                      "use the same staging_dir (and PGSTATE_STATE_DIR) for the check and the apply" % (named[0].get("path"), staged), **result)
             write_atomic(plan_file, p["_saved_plan_content"].encode("utf-8"), 0o600)
-            rc, out, err = run(["apply"] + apply_options + [plan_file])
+            rc, out, err = pgstate(["apply"] + apply_options + [plan_file])
             if rc != 0:
                 fail(error_message(err, out))
             result["plan_changed"] = any(isinstance(x, dict) and (x.get("summary") or {}).get("hasWork") for x in plans)
             diffs.append(dict(prepared=out))
         else:
-            rc, out, err = run(["plan", "--format", "text", "--out", plan_file] + connection + [staged])
+            rc, out, err = pgstate(["plan", "--format", "text", "--out", plan_file] + connection + [staged])
             if rc not in (0, 2):
                 fail(error_message(err, out))
             with open(plan_file, "rb") as f:
@@ -398,7 +427,7 @@ def main():
             diffs.append(dict(prepared=out))
             plan_stdout = out
             if rc == 2 and not module.check_mode:
-                rc, out, err = run(["apply"] + apply_options + [plan_file])
+                rc, out, err = pgstate(["apply"] + apply_options + [plan_file])
                 if rc != 0:
                     fail(error_message(err, out))
                 result["stdout"] = plan_stdout + "\n" + out
