@@ -184,6 +184,7 @@ stderr:
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -192,6 +193,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 STAGE_KEEP_SECONDS = 14 * 24 * 3600
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 
 def sha256_file(path):
@@ -297,8 +299,9 @@ def main():
 def run(module):
     p = module.params
     name = p["_manifest_name"]
-    if not name or "/" in name or name.startswith("."):
-        module.fail_json(msg="metadata.name %r cannot name a file" % name)
+    if not NAME.match(name or ""):
+        # The schema's pattern: checked here too, because the name becomes a file name before pgstate runs.
+        module.fail_json(msg="metadata.name %r is not a host name pgstate accepts (%s)" % (name, NAME.pattern))
     user_env = dict((str(k), str(v)) for k, v in (p["env"] or {}).items())
     secret_env = dict((str(k), str(v)) for k, v in (p["secrets"] or {}).items())
     config_dir = user_env.get("PGSTATE_CONFIG_DIR") or "/etc/pgstate"
