@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: pgstate_noop
 short_description: Does nothing (benchmark baseline)
-description: Accepts any arguments and reports ok.
+description: Accepts the pgstate module's arguments and reports ok.
 options: {}
 """
 
@@ -17,7 +17,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True, bypass_checks=True)
+    module = AnsibleModule(
+        argument_spec=dict(
+            manifest=dict(type="path"),
+            executable=dict(type="path"),
+            env=dict(type="dict", default={}),
+            secrets=dict(type="dict", default={}, no_log=True),
+            lock_timeout=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
     module.exit_json(changed=False)
 
 
