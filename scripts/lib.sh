@@ -18,12 +18,13 @@ ensure_packages() {
   fi
 }
 
-# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr;
+# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr,
+# systemd-analyze with the zone files (the calendar tests compare CalendarSpec with it), and
 # Ansible, sshd and sudo for the collection's tests (they start their own sshd, never the system's).
 ensure_test_packages() {
   ensure_packages postgresql postgresql-contrib util-linux coreutils \
     policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr \
-    ansible openssh-server openssh-client sudo
+    systemd tzdata ansible openssh-server openssh-client sudo
 }
 
 ensure_dotnet() {

@@ -7,7 +7,7 @@ using PgState.Engine.Resources;
 namespace PgState.Cli;
 
 /// <summary>Connection settings given on the command line win over spec.connection (e.g. through a tunnel).</summary>
-public sealed record ConnectionOverride(string? Host, int? Port, string? User)
+internal sealed record ConnectionOverride(string? Host, int? Port, string? User)
 {
     public static ConnectionOverride None { get; } = new(null, null, null);
 }

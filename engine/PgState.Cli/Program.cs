@@ -15,7 +15,7 @@ internal sealed class EarlySessions(HostWorkflow workflow) : IAsyncDisposable
 }
 
 /// <summary>The pgstate command. Runs in-process for tests: new Program(io).RunAsync(args).</summary>
-public sealed class Program(IOContext io)
+internal sealed class Program(IOContext io)
 {
     /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
     public static IReadOnlyList<IModule> Modules { get; } = ModuleCatalog.All;
@@ -38,8 +38,13 @@ public sealed class Program(IOContext io)
             if (Interlocked.Increment(ref signals) == 1)
             {
                 context.Cancel = true;
-                io.Error.WriteLine($"pgstate: {context.Signal} received: stopping after the current step (send it again to stop at once)");
-                cancel.Cancel();
+                var signal = context.Signal;
+                // Off the signal thread: cancelling runs callbacks (Npgsql, child processes) that must not run inside the handler.
+                ThreadPool.QueueUserWorkItem(_ =>
+                {
+                    io.Error.WriteLine($"pgstate: {signal} received: stopping after the current step (send it again to stop at once)");
+                    cancel.Cancel();
+                });
             }
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
@@ -70,7 +75,7 @@ public sealed class Program(IOContext io)
         await using var _ = new EarlySessions(workflow);
         try
         {
-            return await parsed.InvokeAsync(new InvocationConfiguration { Output = io.Output, Error = io.Error, EnableDefaultExceptionHandler = false }, cancellationToken);
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = io.Output, Error = io.Error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, cancellationToken);
         }
         catch (PgStateException e)
         {

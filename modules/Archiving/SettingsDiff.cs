@@ -92,6 +92,12 @@ public static class SettingsDiff
 
             // What the server will run with after the next reload or restart.
             var target = winning is not null ? N(winning.Setting) : meta.Source == "configuration file" ? N(meta.BootVal) : active;
+            if (meta.Source == "client" && winning is not null)
+            {
+                // pgstate's own connection set this one (application_name, search_path …): its session
+                // value says nothing about the server's; what the files hold is what every session gets.
+                active = target;
+            }
             if (target == want)
             {
                 if (active != want)

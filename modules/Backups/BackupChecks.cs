@@ -51,15 +51,12 @@ internal static class BackupChecks
         return results;
     }
 
-    /// <summary>1.5 × the schedule's period (from two successive elapses) plus an hour.</summary>
-    private static async Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
+    /// <summary>1.5 × the longest gap between the schedule's next elapses (a weekday schedule's weekend included) plus an hour.</summary>
+    private static Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
     {
-        var output = await session.Processes.RunAsync("systemd-analyze", ["calendar", "--iterations=2", "--", schedule], check: false, cancellationToken: ct);
-        var times = output.StandardOutput.Split('\n').Where(l => l.Contains("Next elapse", StringComparison.Ordinal) || l.Contains("Iteration #2", StringComparison.Ordinal))
-            .Select(l => l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim())
-            .Select(t => DateTime.TryParse(string.Join(' ', t.Split(' ').Skip(1).Take(2)), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var d) ? d : (DateTime?)null)
-            .OfType<DateTime>().ToList();
-        var period = times.Count == 2 ? times[1] - times[0] : TimeSpan.FromDays(1);
-        return period * 1.5 + TimeSpan.FromHours(1);
+        var gap = PgState.Engine.Calendar.CalendarSpec.TryParse(schedule, out var spec, out _)
+            ? spec.LongestInterval(DateTimeOffset.UtcNow, 8) ?? TimeSpan.FromDays(1)
+            : TimeSpan.FromDays(1);
+        return Task.FromResult(gap * 1.5 + TimeSpan.FromHours(1));
     }
 }

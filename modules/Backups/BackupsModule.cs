@@ -58,6 +58,11 @@ public sealed partial class BackupsModule : IModule, IVerbProvider
             {
                 diagnostics.Error(DiagnosticCodes.CompressionNeedsTar, $"backup {name}: compression needs format: tar (a plain backup is a data directory)", b["compression"]!.Position);
             }
+            // OnCalendar checked in-process with systemd's grammar (systemd's timers run in /etc/localtime).
+            if (!PgState.Engine.Calendar.CalendarSpec.TryParse(schedule, PgState.Engine.Calendar.CalendarTimeZone.SystemDefault, out _, out var calendarError))
+            {
+                diagnostics.Error(DiagnosticCodes.BadSchedule, $"backup {name}: schedule \"{TextSafety.Printable(schedule)}\" is not a valid systemd OnCalendar expression ({calendarError})", b["schedule"]!.Position);
+            }
             var scheduler = b.String("scheduler") ?? "systemd";
             if (scheduler == "cron" && BackupUnits.ToCron(schedule) is null)
             {
@@ -115,8 +120,7 @@ internal sealed record BackupsLive(
     IReadOnlyDictionary<string, string> Desired,
     IReadOnlyList<(string Path, byte[]? Current, byte[]? Wanted, string Owner)> Credentials,
     JobIdentity Job,
-    IReadOnlyList<string> Warnings,
-    IReadOnlyList<(DesiredBackup Backup, string Error)> BadSchedules);
+    IReadOnlyList<string> Warnings);
 
 internal sealed class BoundBackups(HostManifest host, BackupsSection section) : BoundModule<BackupsLive, UnitWrite>, IHealthChecks
 {
@@ -217,24 +221,7 @@ internal sealed class BoundBackups(HostManifest host, BackupsSection section) : 
                 warnings.Add($"the schedules run with {manifest}, which differs from the manifest being planned ({host.Document.File}): the jobs will do what that file says");
             }
         }
-        var bad = new List<(DesiredBackup, string)>();
-        foreach (var b in section.Backups)
-        {
-            var result = await session.Processes.RunAsync("systemd-analyze", ["calendar", "--", b.Schedule], check: false, cancellationToken: cancellationToken);
-            if (result.ExitCode != 0)
-            {
-                bad.Add((b, result.StandardError.Trim()));
-            }
-        }
-        return new BackupsLive(existing, foreign, desired, credentialFiles, job, warnings, bad);
-    }
-
-    protected override void ValidateLive(BackupsLive live, DiagnosticBag diagnostics)
-    {
-        foreach (var (b, error) in live.BadSchedules)
-        {
-            diagnostics.Error(DiagnosticCodes.BadSchedule, $"backup {b.Name}: schedule \"{b.Schedule}\" is not a valid systemd OnCalendar expression ({error})", b.SchedulePosition);
-        }
+        return new BackupsLive(existing, foreign, desired, credentialFiles, job, warnings);
     }
 
     public override void Diff(BackupsLive live, Diff<UnitWrite> diff)

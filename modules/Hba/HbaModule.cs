@@ -111,6 +111,11 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
         foreach (var option in r.Mapping("options")?.Values ?? [])
         {
             var key = option.Key!;
+            if (key.Any(char.IsControl))
+            {
+                ok = false;
+                continue; // reported as a control character
+            }
             if (!KnownOptions.Contains(key, StringComparer.Ordinal))
             {
                 Error(DiagnosticCodes.HbaUnknownOption, $"option '{TextSafety.Printable(key)}' is not one PostgreSQL knows (known: {string.Join(", ", KnownOptions)})", option, atKey: true);
@@ -127,6 +132,28 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
                 continue;
             }
             options.Add(KeyValuePair.Create(key, text));
+        }
+        // Checks PostgreSQL makes when it reads the file: caught here, the server rarely sees a bad candidate.
+        bool Has(string key) => options.Any(o => o.Key == key);
+        if (Has("map") && method is not ("ident" or "peer" or "gss" or "sspi" or "cert" or "oauth"))
+        {
+            Error(DiagnosticCodes.BadHbaRule, $"option map is only valid with methods ident, peer, gss, sspi, cert and oauth, not {method}", r.Mapping("options")?["map"], atKey: true);
+        }
+        if (method == "ldap" && !Has("ldapurl") && !Has("ldapserver"))
+        {
+            Error(DiagnosticCodes.BadHbaRule, "method ldap needs option ldapserver (or ldapurl)", r["method"]);
+        }
+        if (method == "ldap" && !Has("ldapurl") && !Has("ldapbasedn") && !Has("ldapprefix") && !Has("ldapsuffix"))
+        {
+            Error(DiagnosticCodes.BadHbaRule, "method ldap needs ldapbasedn (search+bind) or ldapprefix/ldapsuffix (simple bind), or ldapurl", r["method"]);
+        }
+        if (method == "radius" && !(Has("radiusservers") || Has("radiusserver")) | !(Has("radiussecrets") || Has("radiussecret")))
+        {
+            Error(DiagnosticCodes.BadHbaRule, "method radius needs options radiusservers and radiussecrets", r["method"]);
+        }
+        if (Has("clientcert") && type != "hostssl")
+        {
+            Error(DiagnosticCodes.BadHbaRule, "option clientcert is only valid on hostssl rules", r.Mapping("options")?["clientcert"], atKey: true);
         }
         var comment = r.String("comment");
         if (comment is not null)
@@ -214,6 +241,16 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
                 new VerbParameter("ssl", "The connection uses SSL.", VerbParameterKind.Flag),
             ],
             VerbManifests.Files, HbaTest.RunAsync),
+        new Verb(["hba", "recover"], "Finish what an interrupted apply left beside a pg_hba.conf (put the previous file back, remove temporary files); no server needed. Meant for ExecStartPre= of the PostgreSQL service.",
+            [new VerbParameter("file", "The pg_hba.conf path (the server's hba_file).", VerbParameterKind.Option, Required: true, HelpName: "PATH")],
+            VerbManifests.None, (context, _) =>
+            {
+                foreach (var note in HbaJournal.Recover(context.String("file")!))
+                {
+                    context.Error.WriteLine("pgstate: recovered: " + note);
+                }
+                return Task.FromResult(0);
+            }),
     ];
 }
 

@@ -49,6 +49,7 @@ public sealed partial class ReplicationModule : IModule
                 continue;
             }
             string? validUntil = null;
+            var connectionLimit = r.Int32("connectionLimit", diagnostics);
             if (r.LocatedString("validUntil") is { } until)
             {
                 if (until.Value == "infinity")
@@ -67,7 +68,7 @@ public sealed partial class ReplicationModule : IModule
             }
             var inRoles = r.Strings("inRoles").Select(g => g.Value).ToList();
             roles.Add(new DesiredRole(name, r.Bool("login") ?? true, r.Bool("replication") ?? false, r.Bool("superuser") ?? false,
-                r.Int32("connectionLimit", diagnostics) ?? -1, validUntil, inRoles,
+                connectionLimit ?? -1, validUntil, inRoles,
                 password is null ? null : new SecretReference(password.String("fromEnv"), password.String("fromFile"), password.Position),
                 password.String("update") == "always", r.String("state") != "absent"));
         }

@@ -71,7 +71,12 @@ public sealed class SelinuxModule : IModule
                 continue;
             }
             var owner = d.String("owner") ?? "postgres";
-            directories.Add(new DesiredDirectory(path, owner, d.String("group") ?? owner, Convert.ToInt32(d.String("mode") ?? "0700", 8), position));
+            var modeText = d.String("mode") ?? "0700";
+            if (modeText.Length is < 3 or > 4 || !modeText.All(c => c is >= '0' and <= '7'))
+            {
+                continue; // the schema reports it
+            }
+            directories.Add(new DesiredDirectory(path, owner, d.String("group") ?? owner, Convert.ToInt32(modeText, 8), position));
         }
         var contexts = new List<DesiredContext>();
         var selinux = spec.Mapping("selinux");

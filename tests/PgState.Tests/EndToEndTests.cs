@@ -4,9 +4,14 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests;
 
 /// <summary>A few runs of the real pgstate executable: exit codes, stdout for data, stderr for progress.</summary>
-public class EndToEndTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+[Collection(SharedClusterA.Name)]
+public class EndToEndTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
 
     private static async Task<ProcessResult> RunAsync(params string[] args) => await PgStateBinary.RunAsync(args);
 

@@ -60,7 +60,7 @@ public sealed record ServerInfo(
 }
 
 /// <summary>Opens and owns the connection to one host; knows how to reload and restart the server.</summary>
-public sealed class HostSession : IHostSession, IAsyncDisposable
+internal sealed class HostSession : IHostSession, IAsyncDisposable
 {
     /// <summary>Settings every pgstate session pins, whatever the role or database says (quoting relies on them).</summary>
     public const string PinnedOptions = "-c standard_conforming_strings=on -c search_path=pg_catalog -c client_min_messages=warning";

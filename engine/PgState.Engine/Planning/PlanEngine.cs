@@ -9,16 +9,16 @@ using PgState.Engine.Resources;
 namespace PgState.Engine.Planning;
 
 /// <summary>One host's manifest bound to every module that uses it, with the facts they published.</summary>
-public sealed record BoundHost(HostManifest Host, IReadOnlyList<IBound> Modules, FactBag Facts, HostPaths Paths)
+internal sealed record BoundHost(HostManifest Host, IReadOnlyList<IBound> Modules, FactBag Facts, HostPaths Paths)
 {
     public IEnumerable<IBoundModule> Resources => Modules.OfType<IBoundModule>();
 
     public VerbHost ForVerb() => new(Host, Modules, Facts, Paths);
 }
 
-public sealed record FailedChange(ResourceChange Change, string Error);
+internal sealed record FailedChange(ResourceChange Change, string Error);
 
-public sealed record ApplyResult(
+internal sealed record ApplyResult(
     IReadOnlyList<ResourceChange> Applied,
     FailedChange? Failed,
     IReadOnlyList<ResourceChange> NotAttempted,
@@ -36,7 +36,7 @@ public sealed record ApplyResult(
 /// a later module needs it), and checks afterwards that the host agrees with what each module
 /// claimed. Knows no concern by name.
 /// </summary>
-public sealed class PlanEngine(IReadOnlyList<IModule> modules)
+internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
 {
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(10);
 
@@ -279,6 +279,8 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
                     break;
                 }
             }
+            // An interruption that came during the last change still stops before activation (a restart above all).
+            interrupted |= cancellationToken.IsCancellationRequested;
             if (!interrupted && (needReload || needRestart))
             {
                 await ActivateAsync(lastModule is null ? "" : $"after {lastModule}");

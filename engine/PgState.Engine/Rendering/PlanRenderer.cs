@@ -5,7 +5,7 @@ using PgState.Engine.Resources;
 
 namespace PgState.Engine.Rendering;
 
-public enum OutputFormat
+internal enum OutputFormat
 {
     Text,
     Markdown,

@@ -4,12 +4,17 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Archiving;
 
 /// <summary>plan → apply → plan on a real server, for each archiving method.</summary>
-public class ArchivingApplyTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IAsyncLifetime
+[Collection(SharedClusterB.Name)]
+public class ArchivingApplyTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
 
-    public async Task InitializeAsync() => await _cluster.ResetAsync();
+    public async Task InitializeAsync()
+    {
+        await fixture.BeginAsync(GetType());
+        await _cluster.ResetAsync();
+    }
 
     public Task DisposeAsync()
     {

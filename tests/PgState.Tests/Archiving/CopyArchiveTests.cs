@@ -4,9 +4,14 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Archiving;
 
 /// <summary>The copy method's archive_command, run by the real archiver and by hand the way the server runs it.</summary>
-public class CopyArchiveTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+[Collection(SharedClusterA.Name)]
+public class CopyArchiveTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
 
     [Fact]
     public async Task Switched_segment_lands_in_destination_and_the_command_never_overwrites()

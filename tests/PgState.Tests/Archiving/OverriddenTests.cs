@@ -3,13 +3,9 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Archiving;
 
 /// <summary>A value set on the server's command line cannot be changed by ALTER SYSTEM: the plan says so once, instead of re-issuing it.</summary>
-public sealed class OverriddenTests : IAsyncLifetime
+public sealed class OverriddenTests(CommandLineClusterFixture fixture) : IClassFixture<CommandLineClusterFixture>
 {
-    private ScratchCluster _cluster = null!;
-
-    public async Task InitializeAsync() => _cluster = await ScratchCluster.StartAsync("archive_timeout=60");
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+    private readonly ScratchCluster _cluster = fixture.Cluster;
 
     [Fact]
     public async Task Command_line_setting_is_reported_as_overridden_and_not_changed()

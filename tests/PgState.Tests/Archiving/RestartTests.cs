@@ -3,9 +3,14 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Archiving;
 
 /// <summary>Restart-only settings: pending under policy never, restarted under policy allowed.</summary>
-public class RestartTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+[Collection(SharedClusterB.Name)]
+public class RestartTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
 
     [Fact]
     public async Task Archive_mode_change_stays_pending_under_never_and_is_restarted_under_allowed()

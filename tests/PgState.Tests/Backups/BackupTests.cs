@@ -6,9 +6,14 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Backups;
 
 /// <summary>Real pg_basebackup and pg_verifybackup against a scratch cluster; a restore proves the backup.</summary>
-public class BackupTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IDisposable
+[Collection(SharedClusterB.Name)]
+public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
     private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();

@@ -5,24 +5,30 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Checks;
 
 /// <summary>Health checks against a real, archiving server: failures show, then recover.</summary>
-public sealed class CheckTests : IAsyncLifetime
+public sealed class CheckTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IAsyncLifetime
 {
-    private ScratchCluster _cluster = null!;
+    private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
 
     private string Archive => Path.Combine(_cluster.Root, "archive");
 
     public async Task InitializeAsync()
     {
-        _cluster = await ScratchCluster.StartAsync();
+        // Each test starts from a reset cluster, an empty archive and fresh archiver statistics.
+        await _cluster.ResetAllAsync();
+        if (Directory.Exists(Archive))
+        {
+            Directory.Delete(Archive, recursive: true);
+        }
         Directory.CreateDirectory(Archive);
         await _cluster.ChownToServerAsync(Archive);
+        await _cluster.ExecAsync("select pg_stat_reset_shared('archiver')");
     }
 
-    public async Task DisposeAsync()
+    public Task DisposeAsync()
     {
-        await _cluster.DisposeAsync();
         _dir.Dispose();
+        return Task.CompletedTask;
     }
 
     private string Manifest(string extra = "") => _dir.Write("check.yaml", _cluster.Manifest("db",

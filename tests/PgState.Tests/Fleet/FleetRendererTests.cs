@@ -10,8 +10,13 @@ using Snapshooter.Xunit;
 namespace PgState.Tests.Fleet;
 
 /// <summary>Several hosts' plans as one review: table per host, details per host, the GitHub size cap, JSON totals, pgstate show.</summary>
-public class FleetRendererTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+[Collection(SharedClusterA.Name)]
+public class FleetRendererTests(ClusterFixture fixture) : IAsyncLifetime
 {
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
     private static HostPlan Plan(string host, IEnumerable<ResourceChange> changes, IEnumerable<PlanWarning>? warnings = null, RestartPolicy policy = RestartPolicy.Never) =>
         new(host, $"postgres@/run/postgresql:5432/postgres", [.. changes], [], [.. warnings ?? []], "sha256:x", policy);
 

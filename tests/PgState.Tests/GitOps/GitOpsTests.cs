@@ -12,12 +12,17 @@ using YamlDotNet.RepresentationModel;
 namespace PgState.Tests.GitOps;
 
 /// <summary>Saved plans, stale-plan refusal, locking, partial failure, drift exit codes, PR markdown, metrics.</summary>
-public partial class GitOpsTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IAsyncLifetime
+[Collection(SharedClusterB.Name)]
+public partial class GitOpsTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
 
-    public async Task InitializeAsync() => await _cluster.ResetAsync();
+    public async Task InitializeAsync()
+    {
+        await fixture.BeginAsync(GetType());
+        await _cluster.ResetAsync();
+    }
 
     public Task DisposeAsync()
     {

@@ -4,7 +4,8 @@ namespace PgState.Tests.Hba;
 
 /// <summary>pg_hba.conf on a real server: both modes, moves, server-side rejection with rollback,
 /// rules that really admit or block a replication connection, the lock-out guard, hba test.</summary>
-public class HbaApplyTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IAsyncLifetime
+[Collection(SharedClusterB.Name)]
+public class HbaApplyTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
@@ -12,6 +13,7 @@ public class HbaApplyTests(ClusterFixture fixture) : IClassFixture<ClusterFixtur
 
     public async Task InitializeAsync()
     {
+        await fixture.BeginAsync(GetType());
         _original = File.Exists(_cluster.HbaPath() + ".initdb") ? File.ReadAllText(_cluster.HbaPath() + ".initdb") : File.ReadAllText(_cluster.HbaPath());
         File.WriteAllText(_cluster.HbaPath() + ".initdb", _original);
         File.WriteAllText(_cluster.HbaPath(), _original);

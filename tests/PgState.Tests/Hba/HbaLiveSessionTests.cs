@@ -4,7 +4,8 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Hba;
 
 /// <summary>Live sessions (pg_stat_activity) an hba change would no longer admit: named in the plan, refused by apply unless --allow-lockout.</summary>
-public class HbaLiveSessionTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IAsyncLifetime
+[Collection(SharedClusterB.Name)]
+public class HbaLiveSessionTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
@@ -12,6 +13,7 @@ public class HbaLiveSessionTests(ClusterFixture fixture) : IClassFixture<Cluster
 
     public async Task InitializeAsync()
     {
+        await fixture.BeginAsync(GetType());
         _original = File.ReadAllBytes(_cluster.HbaPath());
         await _cluster.ExecAsync("do $$ begin if not exists (select 1 from pg_roles where rolname = 'app') then create role app login; end if; end $$");
         if (!await _cluster.ScalarAsync<bool>("select exists(select 1 from pg_database where datname = 'orders')"))

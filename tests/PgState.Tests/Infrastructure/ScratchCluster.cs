@@ -66,6 +66,7 @@ public sealed class ScratchCluster : IAsyncDisposable
         await cluster.ChownToServerAsync(root);
         await cluster.AsServerUserAsync(Path.Combine(bin, "initdb"), ["-N", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D", cluster.DataDirectory]);
         await cluster.StartServerAsync(extraOptions);
+        cluster._originalHba = File.ReadAllText(cluster.HbaPath());
         return cluster;
     }
 
@@ -111,6 +112,33 @@ public sealed class ScratchCluster : IAsyncDisposable
     }
 
     public async Task<string> ShowAsync(string name) => await ScalarAsync<string>($"select setting from pg_settings where name = '{name}'");
+
+    private string? _originalHba;
+
+    /// <summary>
+    /// Puts the whole cluster back as initdb left it, for test classes that share one cluster:
+    /// pg_hba.conf, slots, roles, database settings and postgresql.auto.conf (restarting when a
+    /// restart-only value is pending).
+    /// </summary>
+    public async Task ResetAllAsync()
+    {
+        if (_originalHba is not null && File.ReadAllText(this.HbaPath()) != _originalHba)
+        {
+            File.WriteAllText(this.HbaPath(), _originalHba);
+            await this.ReloadBySignalAsync();
+            await Task.Delay(100);
+        }
+        foreach (var journal in Directory.GetFiles(DataDirectory, ".*pgstate*"))
+        {
+            File.Delete(journal);
+        }
+        await ExecAsync("select pg_drop_replication_slot(slot_name) from pg_replication_slots where not active");
+        await ExecAsync(
+            "do $$ declare r record; begin for r in select rolname from pg_roles where rolname not like 'pg\\_%' and rolname <> 'postgres' loop " +
+            "execute format('drop owned by %I', r.rolname); execute format('drop role %I', r.rolname); end loop; end $$");
+        await ExecAsync("alter database postgres reset all");
+        await ResetAsync();
+    }
 
     /// <summary>Puts the cluster's configuration back to what initdb wrote and makes it active.</summary>
     public async Task ResetAsync(bool restartIfNeeded = true)
@@ -162,14 +190,66 @@ public sealed class ScratchCluster : IAsyncDisposable
     }
 }
 
-/// <summary>xunit fixture: one cluster per test class.</summary>
-public sealed class ClusterFixture : IAsyncLifetime
+/// <summary>xunit fixture: one cluster, for a test class or (through a collection) for several that run one after the other.</summary>
+public class ClusterFixture : IAsyncLifetime
 {
     public ScratchCluster Cluster { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Cluster = await ScratchCluster.StartAsync();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private Type? _lastClass;
+
+    protected virtual string[] ServerOptions => [];
+
+    /// <summary>Call from each test's InitializeAsync: the first test of a class gets a cluster reset to initdb's state.</summary>
+    public async Task BeginAsync(Type testClass)
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            if (_lastClass != testClass)
+            {
+                await Cluster.ResetAllAsync();
+                _lastClass = testClass;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task InitializeAsync() => Cluster = await ScratchCluster.StartAsync(ServerOptions);
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
+}
+
+/// <summary>A cluster that logs every statement (to prove no secret reaches the server log).</summary>
+public sealed class LoggingClusterFixture : ClusterFixture
+{
+    protected override string[] ServerOptions => ["log_statement=all", "log_min_duration_statement=0"];
+}
+
+/// <summary>A cluster with a parameter set on its command line (overridden: ALTER SYSTEM cannot win).</summary>
+public sealed class CommandLineClusterFixture : ClusterFixture
+{
+    protected override string[] ServerOptions => ["archive_timeout=60"];
+}
+
+/// <summary>
+/// Test classes that share one cluster: they run one after the other (one collection) and each
+/// starts from a reset cluster. Two such collections keep both cores busy with two clusters
+/// instead of one cluster per class.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class SharedClusterA : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "shared cluster A";
+}
+
+[CollectionDefinition(Name)]
+public sealed class SharedClusterB : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "shared cluster B";
 }
 
 public static class ScratchClusterHbaExtensions

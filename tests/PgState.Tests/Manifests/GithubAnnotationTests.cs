@@ -4,8 +4,13 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Manifests;
 
 /// <summary>validate --format github in a CI job without secrets: a missing secret is a positioned warning, and every annotation has a file, line and column.</summary>
-public partial class GithubAnnotationTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+[Collection(SharedClusterA.Name)]
+public partial class GithubAnnotationTests(ClusterFixture fixture) : IAsyncLifetime
 {
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
     [GeneratedRegex(@"^::(error|warning) file=[^,:]+,line=[1-9][0-9]*,col=[1-9][0-9]*::.+ \[PGS[0-9]+\]$")]
     private static partial Regex Positioned();
 

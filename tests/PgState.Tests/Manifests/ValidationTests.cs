@@ -7,9 +7,14 @@ namespace PgState.Tests.Manifests;
 /// apply touches the server (postgresql.auto.conf stays byte for byte).
 /// Manifest lines 1–7 are the header from ScratchCluster.Manifest; the body starts at line 8.
 /// </summary>
-public class ValidationTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+[Collection(SharedClusterA.Name)]
+public class ValidationTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
 
     public static TheoryData<string, string, int, int, string> Cases => new()
     {
@@ -67,6 +72,38 @@ public class ValidationTests(ClusterFixture fixture) : IClassFixture<ClusterFixt
         Assert.Contains($"{file}:3:1: missing required key 'name' in metadata", result.Stderr);
         Assert.Contains($"{file}:5:1: missing required key 'connection' in spec", result.Stderr);
         Assert.Contains($"{file}:6:21: spec.archiving.mode: \"maybe\" is not one of \"on\", \"off\", \"always\"", result.Stderr);
+    }
+
+    /// <summary>Everything that can be checked without a server is checked offline, every stage in one run.</summary>
+    [Fact]
+    public async Task Offline_validation_reports_every_stage_at_once()
+    {
+        using var dir = new TempDir();
+        var file = dir.Write("offline.yaml", _cluster.Manifest("v",
+            "  archiving:\n    timeout: 5 minutes\n" +
+            "  hba:\n    rules:\n      - {type: host, database: all, user: all, address: 10.0.0.0/33, method: md5}\n" +
+            "  backups:\n    - {name: n1, schedule: \"every day\", destination: /srv/b, connection: {password: {fromEnv: PGSTATE_UNSET_SECRET}}}\n" +
+            "  roles:\n    - {name: r1, connectionLimit: 99999999999}\n" +
+            "  settings:\n    work_mem: ${env:PGSTATE_UNSET_VARIABLE}\n" +
+            "  slotsPrune: maybe\n"));
+        var result = await CliRunner.RunAsync("validate", "--offline", file);
+        Assert.Equal(1, result.ExitCode);
+        foreach (var expected in new[]
+        {
+            "spec.archiving.timeout: \"5 minutes\" is not a time PostgreSQL reads",
+            "'10.0.0.0/33' is not valid CIDR",
+            "schedule \"every day\" is not a valid systemd OnCalendar expression",
+            "99999999999 is out of range",
+            "environment variable 'PGSTATE_UNSET_VARIABLE' is not set",
+            "spec.slotsPrune: expected boolean",
+            "warning: spec.backups[0].connection.password: environment variable 'PGSTATE_UNSET_SECRET' (a secret) is not set",
+        })
+        {
+            Assert.Contains(expected, result.Stderr);
+        }
+        var required = await CliRunner.RunAsync("validate", "--offline", "--require-secrets", file);
+        Assert.Contains("spec.backups[0].connection.password: environment variable 'PGSTATE_UNSET_SECRET' (a secret) is not set [PGS020]", required.Stderr);
+        Assert.DoesNotContain("warning: spec.backups[0].connection.password", required.Stderr);
     }
 
     [Fact]

@@ -6,17 +6,17 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Replication;
 
 /// <summary>Roles with SCRAM passwords that never show, and slots on a real server that logs every statement.</summary>
-public sealed class ReplicationTests : IAsyncLifetime
+public sealed class ReplicationTests(LoggingClusterFixture fixture) : IClassFixture<LoggingClusterFixture>, IAsyncLifetime
 {
-    private ScratchCluster _cluster = null!;
+    private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
 
-    public async Task InitializeAsync() => _cluster = await ScratchCluster.StartAsync("log_statement=all", "log_min_duration_statement=0");
+    public async Task InitializeAsync() => await _cluster.ResetAllAsync();
 
-    public async Task DisposeAsync()
+    public Task DisposeAsync()
     {
-        await _cluster.DisposeAsync();
         _dir.Dispose();
+        return Task.CompletedTask;
     }
 
     private const string Role =
@@ -83,6 +83,88 @@ public sealed class ReplicationTests : IAsyncLifetime
         {
             Assert.DoesNotContain(first, text);                         // … but no cleartext anywhere
             Assert.DoesNotContain(second, text);
+        }
+    }
+
+    /// <summary>
+    /// Passwords SASLprep changes (a no-break space, a ligature, full-width letters): the verifier
+    /// pgstate computes lets libpq's client (which SASLpreps too) log in, and a verifier the server
+    /// made from the same password is recognised as the same, so apply does not break it again.
+    /// </summary>
+    [Theory]
+    [InlineData("a\u00A0b\uFB01\uFF21-pw")]
+    [InlineData("caf\u0065\u0301-\u2163")]
+    [InlineData("emoji-\U0001F600-is-not-prepared")]
+    public async Task Passwords_that_saslprep_changes_log_in_and_compare_as_postgresql_does(string password)
+    {
+        var file = _dir.Write("sasl.yaml", _cluster.Manifest("db", Role));
+        var env = new Dictionary<string, string> { ["BACKUP_PW"] = password };
+        Assert.Equal(0, (await CliRunner.RunAsync(["apply", "--auto-approve", file], env)).ExitCode);
+        Assert.Equal((0, "t\n"), await ConnectAsync(password));
+        Assert.Equal(0, (await CliRunner.RunAsync(["plan", file], env)).ExitCode);
+
+        // The server computes the verifier itself (with its own SASLprep): pgstate must see the same password.
+        await using (var c = await _cluster.OpenAsync())
+        {
+            await using (var set = new Npgsql.NpgsqlCommand("set password_encryption = 'scram-sha-256'", c))
+            {
+                await set.ExecuteNonQueryAsync();
+            }
+            string alter;
+            await using (var format = new Npgsql.NpgsqlCommand("select format('alter role backup_user password %L', $1::text)", c))
+            {
+                format.Parameters.Add(new Npgsql.NpgsqlParameter { Value = password });
+                alter = (string)(await format.ExecuteScalarAsync())!;
+            }
+            await using var run = new Npgsql.NpgsqlCommand(alter, c);
+            await run.ExecuteNonQueryAsync();
+        }
+        var plan = await CliRunner.RunAsync(["plan", file], env);
+        Assert.True(plan.ExitCode == 0, plan.ToString());
+        Assert.Equal((0, "t\n"), await ConnectAsync(password));
+        await _cluster.ExecAsync("drop role backup_user");
+    }
+
+    /// <summary>
+    /// Every statement pgstate sends, with the database set to standard_conforming_strings=off and
+    /// backslash_quote=on (where a \' ends a string): values with quotes and backslashes arrive as
+    /// written and no injected statement runs.
+    /// </summary>
+    [Fact]
+    public async Task Sql_stays_data_when_the_database_reads_backslashes_as_escapes()
+    {
+        await _cluster.ExecAsync("alter database postgres set standard_conforming_strings = off; alter database postgres set backslash_quote = on");
+        try
+        {
+            const string prefix = "x\\'; CREATE TABLE pwned_prefix(); --";
+            const string application = "a\\' ; CREATE TABLE pwned_app(); --";
+            const string name = "it's \\ \"quoted\"";
+            static string Yq(string v) => "'" + v.Replace("'", "''", StringComparison.Ordinal) + "'";
+            var file = _dir.Write("sql.yaml", _cluster.Manifest("db",
+                $"  settings:\n    log_line_prefix: {Yq(prefix)}\n    application_name: {Yq(application)}\n" +
+                $"  roles:\n    - {{name: {Yq(name)}, validUntil: \"2031-02-03 04:05:06+00\", inRoles: [pg_monitor], password: {{fromEnv: BACKUP_PW}}}}\n" +
+                "  slots:\n    - {name: sql_slot}\n"));
+            var env = new Dictionary<string, string> { ["BACKUP_PW"] = "quote'back\\slash" };
+            var apply = await CliRunner.RunAsync(["apply", "--auto-approve", file], env);
+            Assert.True(apply.ExitCode == 0, apply.ToString());
+            var again = await CliRunner.RunAsync(["plan", file], env);
+            Assert.True(again.ExitCode == 0, again.ToString());
+            Assert.Equal(prefix, await _cluster.ScalarAsync<string>("select setting from pg_settings where name = 'log_line_prefix'"));
+            Assert.Equal(1L, await _cluster.ScalarAsync<long>($"select count(*) from pg_roles where rolname = {Sql.Literal(name)}"));
+            Assert.Equal(0L, await _cluster.ScalarAsync<long>("select count(*) from pg_class where relname like 'pwned%'"));
+
+            // Remove them again, through the same statements (RESET, DROP ROLE, drop slot).
+            var remove = _dir.Write("sql-remove.yaml", _cluster.Manifest("db",
+                "  settings:\n    log_line_prefix: null\n    application_name: null\n" +
+                $"  roles:\n    - {{name: {Yq(name)}, state: absent}}\n  slots:\n    - {{name: sql_slot, state: absent}}\n"));
+            var removed = await CliRunner.RunAsync(["apply", "--auto-approve", remove], env);
+            Assert.True(removed.ExitCode == 0, removed.ToString());
+            Assert.Equal(0L, await _cluster.ScalarAsync<long>("select count(*) from pg_class where relname like 'pwned%'"));
+        }
+        finally
+        {
+            await _cluster.ExecAsync("alter database postgres reset standard_conforming_strings; alter database postgres reset backslash_quote");
+            await _cluster.ExecAsync("alter system reset all; select pg_reload_conf()");
         }
     }
 

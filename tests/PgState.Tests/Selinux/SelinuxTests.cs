@@ -8,13 +8,14 @@ namespace PgState.Tests.Selinux;
 /// Real semanage, matchpathcon and setfiles on a host where SELinux is disabled but a policy is
 /// installed: the policy store and labels are written for real. Every rule a test adds is removed.
 /// </summary>
-public class SelinuxTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IAsyncLifetime
+[Collection(SharedClusterB.Name)]
+public class SelinuxTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly string _root = Directory.CreateTempSubdirectory("pgstate-selinux-").FullName;
     private readonly TempDir _dir = new();
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
 
     public async Task DisposeAsync()
     {

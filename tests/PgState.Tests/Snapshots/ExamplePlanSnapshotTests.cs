@@ -10,9 +10,14 @@ namespace PgState.Tests.Snapshots;
 /// fresh cluster. Temporary paths, the port and the fingerprint are scrubbed before comparing.
 /// A mismatch is written under __mismatch__/; review it like code, then replace the baseline.
 /// </summary>
-public partial class ExamplePlanSnapshotTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+[Collection(SharedClusterA.Name)]
+public partial class ExamplePlanSnapshotTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
 
     public static string RepositoryRoot { get; } = FindRoot();
 
