@@ -20,11 +20,12 @@ ensure_packages() {
 
 # What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr;
 # systemd-analyze with the zone files (the calendar tests compare CalendarSpec with it); the package
-# tools (rpm, lintian), and debootstrap + systemd-nspawn for the test under a real systemd.
+# tools (rpm, lintian), and debootstrap + systemd-nspawn for the test under a real systemd; Ansible,
+# sshd and sudo for the collection's tests (they start their own sshd, never the system's).
 ensure_test_packages() {
   ensure_packages postgresql postgresql-contrib util-linux coreutils \
     policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr \
-    systemd tzdata rpm lintian debootstrap systemd-container
+    systemd tzdata rpm lintian debootstrap systemd-container ansible openssh-server openssh-client sudo
 }
 
 ensure_dotnet() {

@@ -4,7 +4,11 @@ namespace PgState.Modules.Hba;
 
 /// <summary>Writing pg_hba.conf: the whole candidate (bytes), and the bytes the plan saw, so a file changed since is refused.
 /// Every hba change of a plan carries the same write; applying it twice is a no-op.</summary>
-public sealed record HbaWrite(string Path, byte[] Candidate, byte[] Expected);
+public sealed record HbaWrite(string Path, byte[] Candidate, byte[] Expected)
+{
+    /// <summary>Live sessions (pg_stat_activity, read with the plan) the candidate would no longer admit: apply refuses them unless --allow-lockout.</summary>
+    public IReadOnlyList<string> SessionLockouts { get; init; } = [];
+}
 
 /// <summary>
 /// Diffs the desired rules against the live ones in order. First match wins, so order is part of

@@ -277,7 +277,14 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
 /// <summary>What the host has: the file pgstate writes (bytes, parsed; pg_hba.conf or the included file holding the
 /// managed block), the whole include tree, what pgstate would write, what the server reads, and pgstate's own connection.</summary>
 internal sealed record HbaLive(string Path, HbaFile File, byte[] Candidate, ServerHbaView? Server, HbaConnection? Own, bool Allowed, HbaFileSet Set,
-    IReadOnlyList<HbaFileRule> NextRules);
+    IReadOnlyList<HbaFileRule> NextRules)
+{
+    /// <summary>Other clients connected now (pg_stat_activity), grouped; and how many this connection may not see.</summary>
+    public IReadOnlyList<LiveSessions> Sessions { get; init; } = [];
+
+    public int HiddenSessions { get; init; }
+}
+
 
 /// <summary>What the server says about the hba file on disk today (pg_hba_file_rules reads it afresh).</summary>
 public sealed record ServerHbaView(IReadOnlyList<(int Line, string? File, string Error)> Errors, int RuleCount);
@@ -288,6 +295,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
 
     private CatalogQuery<(int Line, string? File, string? Error)>? _serverRules;
     private CatalogQuery<HbaConnection>? _own;
+    private CatalogQuery<(LiveSessions? Sessions, int Hidden)>? _sessions;
     private HbaJournal? _pending;
 
     public override string Name => HbaDiff.Module;
@@ -301,6 +309,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
                 r => (r.IsDBNull(0) ? 0 : r.GetInt32(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)))
             : null;
         _own = reads.Add(OwnConnectionSql, ReadOwn);
+        _sessions = reads.Add(HbaSessions.Sql, HbaSessions.Read);
     }
 
     private const string OwnConnectionSql =
@@ -421,9 +430,13 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
             var rows = _serverRules.Rows;
             server = new ServerHbaView([.. rows.Where(r => r.Error is not null).Select(r => (r.Line, r.File, r.Error!))], rows.Count(r => r.Error is null));
         }
-        // Every rule the server would read after the write, in order (for the lock-out guard).
+        // Every rule the server would read after the write, in order (for the lock-out guard and the live sessions).
         var next = set.With(path, candidate, major).Rules;
-        return Task.FromResult(new HbaLive(path, file, candidate, server, _own!.Rows.FirstOrDefault(), session.Allowances.Contains("lockout"), set, next));
+        return Task.FromResult(new HbaLive(path, file, candidate, server, _own!.Rows.FirstOrDefault(), session.Allowances.Contains("lockout"), set, next)
+        {
+            Sessions = [.. _sessions!.Rows.Select(r => r.Sessions).OfType<LiveSessions>()],
+            HiddenSessions = _sessions.Rows.Sum(r => r.Hidden),
+        });
     }
 
     public override void Diff(HbaLive live, Diff<HbaWrite> diff)
@@ -435,8 +448,10 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         var managed = section.Mode == HbaMode.Authoritative
             ? set.Rules
             : live.File.Block is { } b ? [.. live.File.RulesIn(b).Select(r => inMain ? r : r with { File = live.Path })] : [];
-        var write = new HbaWrite(live.Path, live.Candidate, live.File.Bytes);
         var differs = !live.Candidate.AsSpan().SequenceEqual(live.File.Bytes);
+        var impacts = differs ? HbaSessions.Impacts(set.Rules, live.NextRules, live.Sessions, section.Rules) : [];
+        var rejected = impacts.Where(i => i.Kind == SessionImpactKind.Rejected).Select(i => i.Message).ToList();
+        var write = new HbaWrite(live.Path, live.Candidate, live.File.Bytes) { SessionLockouts = rejected };
         HbaDiff.Diff(section.Rules, managed, write, differs, diff, inMain ? null : live.Path);
         var name = Path.GetFileName(set.Main.Path);
         foreach (var (line, file, error) in live.Server?.Errors ?? [])
@@ -464,6 +479,15 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         if (differs && live.Own is { } own && Lockout(set.Rules, live.NextRules, own) is { } lockout)
         {
             diff.Warn(null, lockout + (live.Allowed ? " (--allow-lockout given)" : "; apply refuses unless --allow-lockout"));
+        }
+        foreach (var impact in impacts)
+        {
+            diff.Warn(impact.Address, "live sessions: " + impact.Message + (impact.Kind != SessionImpactKind.Rejected ? ""
+                : live.Allowed ? " (--allow-lockout given)" : "; apply refuses unless --allow-lockout"));
+        }
+        if (differs && live.HiddenSessions > 0)
+        {
+            diff.Warn(null, $"live sessions: {live.HiddenSessions} session(s) of other roles are not visible to this connection (it needs pg_read_all_stats) and were not checked against the new pg_hba.conf");
         }
     }
 
@@ -504,6 +528,10 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
                 && Lockout(set.Rules, set.With(write.Path, write.Candidate, session.Server.Major).Rules, ReadOwn(reader)) is { } lockout)
             {
                 throw new PgStateException($"refused: {lockout}. Pass --allow-lockout to apply anyway.");
+            }
+            if (write.SessionLockouts.Count > 0)
+            {
+                throw new PgStateException($"refused: the new pg_hba.conf would no longer admit live sessions: {string.Join("; ", write.SessionLockouts)}. Pass --allow-lockout to apply anyway.");
             }
         }
         _pending = await HbaJournal.WriteAsync(write.Path, write.Candidate);
