@@ -117,6 +117,7 @@ public sealed class DrillRunner(RestoreContext context)
         {
             var (job, ids) = Identity();
             owner = ids;
+            CheckWorkDirectory();
             // First what an earlier drill left (killed, or kept): whatever this one finds wrong next, the host is tidy.
             CreateOwnedDirectory(Drill.WorkDirectory, owner);
             drillLock = AcquireLock(owner);
@@ -192,7 +193,7 @@ public sealed class DrillRunner(RestoreContext context)
             {
                 failures.Add(gap);
             }
-            var probes = await RunProbesAsync(socketDirectory, port, cancellationToken);
+            var probes = await RunProbesAsync(socketDirectory, port, major, cancellationToken);
             report = report with { Probes = probes };
             failures.AddRange(probes.Where(p => !p.Passed).Select(p => $"probe {p.Name}: {p.Message}"));
             if (Drill.MaxRpo is { } maxRpo && rpo > maxRpo.TotalSeconds)
@@ -545,15 +546,66 @@ public sealed class DrillRunner(RestoreContext context)
         }
     }
 
-    private async Task<IReadOnlyList<DrillProbeResult>> RunProbesAsync(string socketDirectory, int port, CancellationToken cancellationToken)
+    /// <summary>
+    /// The probes run as a role made for them on the drill's server (never the superuser): it reads every
+    /// table (pg_read_all_data from 14; on 13, SELECT on the tables of the probe's database) and the
+    /// statistics views (pg_monitor), and cannot write files (lo_export, COPY TO), read server files,
+    /// signal superuser backends or change settings — whatever the probe's text manages to say, the
+    /// drill's server runs as production's OS user.
+    /// </summary>
+    private async Task<string> CreateProbeRoleAsync(string socketDirectory, int port, int major, IEnumerable<string> databases, CancellationToken cancellationToken)
+    {
+        var role = $"pgstate_drill_probe_{Environment.ProcessId}";
+        var admin = Connection(socketDirectory, port, context.Host.Connection.Database);
+        admin.Options = "-c statement_timeout=60s";
+        await using (var connection = new NpgsqlConnection(admin.ConnectionString))
+        {
+            await connection.OpenAsync(cancellationToken);
+            var grants = major >= 14 ? "pg_read_all_data, pg_monitor" : "pg_monitor";
+            await using var cmd = new NpgsqlCommand(
+                $"create role {Sql.Identifier(role)} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls; grant {grants} to {Sql.Identifier(role)}", connection);
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+        if (major < 14)
+        {
+            foreach (var database in databases.Distinct(StringComparer.Ordinal))
+            {
+                admin.Database = database;
+                await using var connection = new NpgsqlConnection(admin.ConnectionString);
+                await connection.OpenAsync(cancellationToken);
+                await using var cmd = new NpgsqlCommand(
+                    "do $$ declare n record; begin for n in select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' loop " +
+                    $"execute format('grant usage on schema %I to %I', n.nspname, {Sql.Literal(role)}); execute format('grant select on all tables in schema %I to %I', n.nspname, {Sql.Literal(role)}); end loop; end $$", connection);
+                await cmd.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+        return role;
+    }
+
+    private async Task<IReadOnlyList<DrillProbeResult>> RunProbesAsync(string socketDirectory, int port, int major, CancellationToken cancellationToken)
     {
         var results = new List<DrillProbeResult>();
+        if (Drill.Probes.Count == 0)
+        {
+            return results;
+        }
+        string role;
+        try
+        {
+            role = await CreateProbeRoleAsync(socketDirectory, port, major, Drill.Probes.Select(p => p.Database ?? context.Host.Connection.Database), cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return [.. Drill.Probes.Select(p => new DrillProbeResult(p.Name, null, false, $"not run: the probes' role could not be made on the drill's server: {Describe(e)}"))];
+        }
         foreach (var probe in Drill.Probes)
         {
             var database = probe.Database ?? context.Host.Connection.Database;
             try
             {
-                await using var connection = new NpgsqlConnection(Connection(socketDirectory, port, database).ConnectionString);
+                var builder = Connection(socketDirectory, port, database);
+                builder.Username = role;
+                await using var connection = new NpgsqlConnection(builder.ConnectionString);
                 await connection.OpenAsync(cancellationToken);
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
                 // The probe, nested as a subquery: one query, its first column as the server prints it.
@@ -656,17 +708,49 @@ public sealed class DrillRunner(RestoreContext context)
     }
 
     /// <summary>Scratch directories of drills whose process is gone (killed): their server is stopped, the directory removed.</summary>
+    /// <summary>
+    /// What validate checks, again where the drill runs, on real paths (links followed): the scheduled
+    /// drill does not run validate, and a link can appear between the two.
+    /// </summary>
+    private void CheckWorkDirectory()
+    {
+        var work = DrillLiveChecks.RealPath(Drill.WorkDirectory);
+        var production = DrillLiveChecks.RealPath(DataDirectory);
+        if (DrillBinder.Inside(work, production))
+        {
+            throw new PgStateException($"the drill's work directory {Drill.WorkDirectory} is {work} once its links are followed: the production data directory {DataDirectory} or inside it; nothing was done");
+        }
+        foreach (var entry in BackupRunner.List(Backup.Destination))
+        {
+            if (DrillBinder.Inside(work, DrillLiveChecks.RealPath(entry.Path)))
+            {
+                throw new PgStateException($"the drill's work directory {Drill.WorkDirectory} is inside the backup {entry.Path}: a drill must not write into a backup it may restore; nothing was done");
+            }
+        }
+    }
+
     private async Task RemoveStaleAsync(JobIdentity job, CancellationToken cancellationToken)
     {
+        var production = DrillLiveChecks.RealPath(DataDirectory);
         foreach (var dir in Directory.EnumerateDirectories(Drill.WorkDirectory, $".pgstate-drill-{Backup.Name}-*"))
         {
+            // Whoever can write the work directory can plant a link: a link is removed, never followed.
+            if (Posix.FileKind(dir, followLinks: false) != PosixFileKind.Directory)
+            {
+                context.Log($"removing {dir}, a link where a drill directory belongs (not followed)");
+                File.Delete(dir);
+                continue;
+            }
             var pidFile = Path.Combine(dir, "pid");
             if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid != Environment.ProcessId && Posix.ProcessExists(pid))
             {
                 continue;
             }
             var data = Path.Combine(dir, "data");
-            if (File.Exists(Path.Combine(data, "postmaster.pid")))
+            // Only a server whose data directory really is this scratch directory's (no link on the way, not production's) is stopped.
+            var realData = DrillLiveChecks.RealPath(data);
+            if (Posix.FileKind(data, followLinks: false) == PosixFileKind.Directory && realData == DrillBinder.Normalize(Path.GetFullPath(data))
+                && !DrillBinder.Inside(realData, production) && File.Exists(Path.Combine(data, "postmaster.pid")))
             {
                 var pgCtl = PostgresPrograms.ServerProgram("pg_ctl", DataDirectory, MajorOfDirectory(data));
                 await new TemporaryServer(pgCtl, data, Path.Combine(dir, "server.log"), [], job, Posix.IsRoot, context.Processes).StopAsync(immediate: true);

@@ -273,6 +273,59 @@ public class DrillTests(DrillFixture fixture) : IClassFixture<DrillFixture>
         AssertNoScratchLeft(dest);
     }
 
+    /// <summary>A probe runs as a role of its own on the drill's server: it reads every table, and cannot write a file, read one, or change production.</summary>
+    [Fact]
+    public async Task A_probe_reads_tables_but_cannot_write_or_read_files_as_the_servers_os_user()
+    {
+        var victim = Path.Combine(fixture.Dir.Path, "lo-victim");
+        File.WriteAllText(victim, "untouched");
+        await _cluster.ChownToServerAsync(victim);
+        var file = fixture.Manifest("schedule: \"*-*-* 04:00:00\"\nprobes:\n  - {name: rows, sql: \"select count(*) from before_backup\", expect: 3}\n" +
+            $"  - {{name: lo, sql: \"select lo_export(lo_from_bytea(0, 'pwned'), '{victim}')\", min: 1}}\n" +
+            "  - {name: reads, sql: \"select length(pg_read_file('postgresql.auto.conf'))\", min: 0}\n" +
+            "  - {name: superuser, sql: \"select current_setting('is_superuser')\", expect: \"off\"}");
+        var result = await DrillAsync(file);
+        Assert.Equal(1, result.ExitCode);
+        var report = Report(result);
+        Assert.Equal("3", Probe(report, "rows"));
+        Assert.Equal("off", Probe(report, "superuser"));
+        var failures = Failures(report).ToList();
+        Assert.Contains(failures, f => f.StartsWith("probe lo: failed on database postgres: 42501", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("probe reads: failed on database postgres: 42501", StringComparison.Ordinal));
+        Assert.Equal("untouched", File.ReadAllText(victim));
+    }
+
+    /// <summary>Whoever can write the work directory can plant links: the drill follows none of them, and never stops production.</summary>
+    [Fact]
+    public async Task Planted_links_in_the_work_directory_are_removed_not_followed_and_a_work_directory_leading_into_production_is_refused()
+    {
+        var work = Path.Combine(fixture.Dir.Path, "work-links");
+        Directory.CreateDirectory(work);
+        await _cluster.ChownToServerAsync(work);
+        // A stale "drill directory" that is a link to production's root, and one whose data is a link to production's data.
+        File.CreateSymbolicLink(Path.Combine(work, ".pgstate-drill-nightly-20200101T000000Z"), _cluster.Root);
+        var fake = Path.Combine(work, ".pgstate-drill-nightly-20200101T000001Z");
+        Directory.CreateDirectory(fake);
+        File.CreateSymbolicLink(Path.Combine(fake, "data"), _cluster.DataDirectory);
+        var file = fixture.Manifest($"schedule: \"*-*-* 04:00:00\"\nworkDirectory: {work}\nprobes:\n  - {{name: rows, sql: \"select count(*) from before_backup\", expect: 3}}");
+        var result = await DrillAsync(file);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(1, await _cluster.ScalarAsync<int>("select 1"));                     // production still up
+        Assert.True(File.Exists(Path.Combine(_cluster.DataDirectory, "postmaster.pid")));
+        Assert.True(Directory.Exists(_cluster.Root));
+        AssertNoScratchLeft(work);
+
+        // A work directory that leads into production's data directory: refused where the drill runs, nothing written there.
+        var link = Path.Combine(fixture.Dir.Path, "wdlink");
+        File.CreateSymbolicLink(link, _cluster.DataDirectory);
+        var before = Directory.GetFileSystemEntries(_cluster.DataDirectory).Order(StringComparer.Ordinal).ToList();
+        var into = await DrillAsync(fixture.Manifest($"schedule: \"*-*-* 04:00:00\"\nworkDirectory: {link}"));
+        Assert.Equal(1, into.ExitCode);
+        Assert.Contains("the production data directory", into.Stdout + into.Stderr);
+        Assert.Equal(before, Directory.GetFileSystemEntries(_cluster.DataDirectory).Order(StringComparer.Ordinal).ToList());
+        File.Delete(link);
+    }
+
     [Fact]
     public async Task A_probe_mismatch_fails_naming_probe_and_values_and_the_check_reports_it()
     {
