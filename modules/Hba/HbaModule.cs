@@ -283,6 +283,9 @@ internal sealed record HbaLive(string Path, HbaFile File, byte[] Candidate, Serv
     public IReadOnlyList<LiveSessions> Sessions { get; init; } = [];
 
     public int HiddenSessions { get; init; }
+
+    /// <summary>Files of the set changed after the server's last configuration load (pg_conf_load_time).</summary>
+    public IReadOnlyList<string> NotLoaded { get; init; } = [];
 }
 
 
@@ -295,6 +298,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
 
     private CatalogQuery<(int Line, string? File, string? Error)>? _serverRules;
     private CatalogQuery<HbaConnection>? _own;
+    private CatalogQuery<DateTimeOffset>? _loaded;
     private CatalogQuery<(LiveSessions? Sessions, int Hidden)>? _sessions;
     private HbaJournal? _pending;
 
@@ -310,6 +314,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
             : null;
         _own = reads.Add(OwnConnectionSql, ReadOwn);
         _sessions = reads.Add(HbaSessions.Sql, HbaSessions.Read);
+        _loaded = reads.Add("select pg_conf_load_time()", r => r.GetFieldValue<DateTimeOffset>(0));
     }
 
     private const string OwnConnectionSql =
@@ -436,6 +441,10 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         {
             Sessions = [.. _sessions!.Rows.Select(r => r.Sessions).OfType<LiveSessions>()],
             HiddenSessions = _sessions.Rows.Sum(r => r.Hidden),
+            // A file written after the server last read its configuration is not what the server enforces.
+            NotLoaded = _loaded!.Rows.FirstOrDefault() is { } loaded
+                ? [.. set.Files.Select(f => f.Path).Where(p => Posix.Stat(p) is { } st && st.Modified > loaded)]
+                : [],
         });
     }
 
@@ -454,6 +463,12 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         var write = new HbaWrite(live.Path, live.Candidate, live.File.Bytes) { SessionLockouts = rejected };
         HbaDiff.Diff(section.Rules, managed, write, differs, diff, inMain ? null : live.Path);
         var name = Path.GetFileName(set.Main.Path);
+        if (!differs && live.NotLoaded.Count > 0)
+        {
+            // Written (by hand, or by an apply interrupted before its reload) but not read: the server still enforces the old rules.
+            diff.AddPending("hba", null, Activation.Reload,
+                $"{string.Join(", ", live.NotLoaded)} changed after the server last loaded its configuration: the rules on disk are not the ones in force; apply reloads");
+        }
         foreach (var (line, file, error) in live.Server?.Errors ?? [])
         {
             var where = file is null || file == set.Main.Path ? "" : $"{file}:";

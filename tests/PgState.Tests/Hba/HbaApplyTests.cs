@@ -69,6 +69,24 @@ public abstract class HbaApplyTests(ClusterFixture fixture) : IAsyncLifetime
         Assert.Contains("No changes.", again.Stdout);
     }
 
+    /// <summary>A file written but never reloaded (by hand, or an apply killed before its reload) is not what the server enforces: the plan says so and apply reloads.</summary>
+    [Fact]
+    public async Task A_file_changed_after_the_last_reload_is_pending_and_apply_reloads()
+    {
+        var file = Manifest("pending.yaml", "authoritative", LocalTrust, Replication, HostTrust);
+        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
+        await Task.Delay(1100);
+        File.SetLastWriteTimeUtc(_cluster.HbaPath(), DateTime.UtcNow);          // the same bytes, written after the reload
+        var plan = await CliRunner.RunAsync("plan", file);
+        Assert.True(plan.ExitCode == 2, plan.ToString());
+        Assert.Contains("changed after the server last loaded its configuration", plan.Stdout);
+        var loadedBefore = await _cluster.ScalarAsync<DateTime>("select pg_conf_load_time()");
+        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
+        Assert.True(await _cluster.ScalarAsync<DateTime>("select pg_conf_load_time()") > loadedBefore);
+        var again = await CliRunner.RunAsync("plan", file);
+        Assert.True(again.ExitCode == 0, again.ToString());
+    }
+
     [Fact]
     public async Task Managed_block_leaves_every_other_byte_as_it_was()
     {
