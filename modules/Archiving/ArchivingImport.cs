@@ -112,6 +112,14 @@ public sealed partial class ArchivingModule : IImportingModule
             {
                 continue;
             }
+            if (name == "archive_command" && text.Length > 0 && !text.Contains("%p", StringComparison.Ordinal))
+            {
+                if (!context.Wants("archiving"))
+                {
+                    context.Note($"settings: archive_command \"{text}\" has no %p, which pgstate requires: not imported");
+                }
+                continue;
+            }
             var shown = meta.Info is null ? text : SettingValues.Display(meta.Info, text);
             settings.Add(new YamlOutEntry(name, YamlOut.Setting(shown), After: all && !winning.IsAutoConf ? winning.Where : null));
         }

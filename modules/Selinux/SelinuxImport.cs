@@ -59,7 +59,8 @@ public sealed partial class SelinuxModule : IImportingModule
             var items = new List<YamlOutItem>();
             foreach (var entry in FileContexts.ParseLocalFile(policy.ReadLocal()).DistinctBy(e => e.Key))
             {
-                if (TextSafety.HasControl(entry.Path) || !System.Text.RegularExpressions.Regex.IsMatch(entry.Type, "^[a-z0-9_]+_t$"))
+                if (TextSafety.HasControl(entry.Path) || entry.Path.Length < 2 || !System.Text.RegularExpressions.Regex.IsMatch(entry.Type, "^[a-z0-9_]+_t$") || !IsRegex(entry.Path)
+                    || (entry.SeUser is { } u && !System.Text.RegularExpressions.Regex.IsMatch(u, "^[a-z0-9_]+_u$")))
                 {
                     context.Note($"selinux: the file context {TextSafety.Printable(entry.Path)} ({entry.Type}) cannot be written in a manifest: not imported");
                     continue;
@@ -86,5 +87,19 @@ public sealed partial class SelinuxModule : IImportingModule
             }
         }
         return Task.FromResult<IReadOnlyList<ImportedField>>(fields);
+    }
+
+    /// <summary>The manifest checks a path expression the way Bind does: one .NET cannot compile is not written.</summary>
+    private static bool IsRegex(string path)
+    {
+        try
+        {
+            _ = new System.Text.RegularExpressions.Regex(path, System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 }
