@@ -32,7 +32,8 @@ public sealed partial class ArchivingModule : IImportingModule
     public async Task<IReadOnlyList<ImportedField>> ImportAsync(ImportContext context, CancellationToken cancellationToken)
     {
         var session = context.Session;
-        var live = new Dictionary<string, (ParameterInfo Info, LiveSetting Setting)>(StringComparer.Ordinal);
+        // Parameter names are case-insensitive: postgresql.conf writes datestyle, pg_settings says DateStyle.
+        var live = new Dictionary<string, (ParameterInfo Info, LiveSetting Setting)>(StringComparer.OrdinalIgnoreCase);
         await using (var cmd = new NpgsqlCommand(BoundArchiving.SettingColumns, session.Connection))
         await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
         {
@@ -60,13 +61,13 @@ public sealed partial class ArchivingModule : IImportingModule
         {
             context.Note($"settings: {bad.Where} ({bad.Name}) is not applied by the server ({bad.Error}): not imported");
         }
-        var byName = files.Where(f => f.Error is null).GroupBy(f => f.Name, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.OrderBy(f => f.Seqno).ToList(), StringComparer.Ordinal);
+        var byName = files.Where(f => f.Error is null).GroupBy(f => f.Name, StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => g.OrderBy(f => f.Seqno).ToList(), StringComparer.OrdinalIgnoreCase);
         var all = context.Flag("all-settings");
         var fields = new List<ImportedField>();
 
         var archivingEntries = context.Wants("archiving") ? ImportArchiving(context, live, byName) : [];
-        var inArchiving = archivingEntries.Select(e => e.Parameter).ToHashSet(StringComparer.Ordinal);
+        var inArchiving = archivingEntries.Select(e => e.Parameter).ToHashSet(StringComparer.OrdinalIgnoreCase);
         if (archivingEntries.Count > 0)
         {
             fields.Add(new ImportedField(10, new YamlOutEntry("archiving", new YamlOutMapping([.. archivingEntries.Select(e => e.Entry)]))));
@@ -89,7 +90,7 @@ public sealed partial class ArchivingModule : IImportingModule
             {
                 continue;
             }
-            if (FileOnlyParameters.Contains(name))
+            if (FileOnlyParameters.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
                 context.Note($"settings: {name} is set in {winning.Where}; ALTER SYSTEM cannot set it, so a manifest cannot: not imported");
                 continue;
@@ -121,7 +122,7 @@ public sealed partial class ArchivingModule : IImportingModule
                 continue;
             }
             var shown = meta.Info is null ? text : SettingValues.Display(meta.Info, text);
-            settings.Add(new YamlOutEntry(name, YamlOut.Setting(shown), After: all && !winning.IsAutoConf ? winning.Where : null));
+            settings.Add(new YamlOutEntry(meta.Info?.Name ?? name, YamlOut.Setting(shown), After: all && !winning.IsAutoConf ? winning.Where : null));
         }
         if (settings.Count > 0)
         {

@@ -235,7 +235,7 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired, Rest
         var names = desired.Select(d => d.Name).ToArray();
         _settings = reads.Add(SettingColumns + "where name = any($1)", ReadSetting, [names]);
         _files = server.IsSuperuser
-            ? reads.Add(FileSettingColumns + "where name = any($1) order by seqno", ReadFileSetting, [names])
+            ? reads.Add(FileSettingColumns + "where lower(name) = any($1) order by seqno", ReadFileSetting, [names.Select(n => n.ToLowerInvariant()).ToArray()])
             : null;
     }
 
@@ -265,7 +265,7 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired, Rest
     protected override async Task<SettingsLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
     {
         var live = _settings!.Rows.ToDictionary(r => r.Info.Name, r => r.Setting, StringComparer.Ordinal);
-        var files = (_files?.Rows ?? []).ToLookup(f => f.Name, StringComparer.Ordinal);
+        var files = (_files?.Rows ?? []).ToLookup(f => f.Name, StringComparer.OrdinalIgnoreCase); // postgresql.conf may write datestyle for DateStyle
         List<string> all = [];
         if (desired.Any(d => !live.ContainsKey(d.Name) && !d.Name.Contains('.', StringComparison.Ordinal)))
         {

@@ -25,6 +25,9 @@ public static class SettingValues
     private static readonly (string Unit, double Factor)[] TimeUnits =
         [("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000), ("ms", 1), ("us", 0.001)];
 
+    /// <summary>Enum values PostgreSQL accepts and then reports under another name in pg_settings.</summary>
+    private static readonly (string Name, string Alias, string Value)[] EnumAliases = [("wal_compression", "on", "pglz")];
+
     /// <summary>Normalises a value for comparison; false with a reason when PostgreSQL would reject it.</summary>
     public static bool TryNormalize(ParameterInfo info, string raw, out string normalized, out string? error)
     {
@@ -44,6 +47,16 @@ public static class SettingValues
                 return true;
             case "enum":
                 var match = info.EnumVals.FirstOrDefault(v => string.Equals(v, text, StringComparison.OrdinalIgnoreCase));
+                if (match is null && ParseBool(text) is { } hidden && info.EnumVals.Contains(hidden ? "on" : "off"))
+                {
+                    // PostgreSQL's enums that take on/off also take true, yes, 1 … (hidden from enumvals).
+                    match = hidden ? "on" : "off";
+                }
+                if (match is not null && EnumAliases.FirstOrDefault(a => a.Name == info.Name && a.Alias == match) is { Name: not null } alias)
+                {
+                    // An alias pg_settings shows under another name (wal_compression = on runs as pglz).
+                    match = alias.Value;
+                }
                 if (match is null)
                 {
                     error = $"'{raw}' is not one of: {string.Join(", ", info.EnumVals)}";

@@ -90,7 +90,8 @@ public class ImportUnitTests
         Assert.All(yaml.Split('\n'), line => Assert.True(line.Length <= YamlEmitter.Width + 10, line));
         var read = ReadBack(yaml, out var diagnostics) as YamlMapping;
         Assert.False(diagnostics.HasErrors, yaml);
-        var item = Assert.IsType<YamlMapping>(read!.Sequence("list")!.Items.Single());
+        Assert.NotNull(read);
+        var item = Assert.IsType<YamlMapping>(read.Sequence("list")!.Items.Single());
         Assert.Equal(12, item.Count);
         Assert.Equal("value number 11", item.String("key11"));
         Assert.Equal(2, read.Count);

@@ -139,6 +139,10 @@ internal sealed partial class ImportCommand(IOContext io, HostWorkflow workflow,
         {
             return ExitCodes.Ok;
         }
+        if (args.Out != "-" && workflow.Load([args.Out], ConnectionOverride.None, secrets: SecretCheck.Skip) is { } written)
+        {
+            loaded = written; // the plan's messages name the file the operator has, not the scratch copy
+        }
         var bound = loaded[0];
         await using var planSession = await workflow.ConnectAsync(bound, cancellationToken);
         if (await workflow.PlanAsync(bound, planSession, forApply: false, cancellationToken) is not { } plan)

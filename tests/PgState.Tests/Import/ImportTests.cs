@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
+using PgState.Engine.Manifests;
 using PgState.Modules.Selinux;
 using PgState.Tests.Infrastructure;
 using PgState.Tests.Snapshots;
@@ -50,6 +52,7 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
         ["PG_BACKUP_PASSWORD"] = password,
         ["PGSTATE_PASSWORD_BACKUP_USER"] = password,
         ["PGSTATE_PASSWORD_REPLICATOR"] = "Replicator-Password-2",
+        ["PGSTATE_PASSWORD_O_BRIEN___1____X_"] = "Hostile-Password-3",
     };
 
     private Task<CliResult> ImportAsync(Dictionary<string, string> env, string output, params string[] extra) =>
@@ -73,7 +76,7 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
     }
 
     public static TheoryData<string> Examples() =>
-        [.. Directory.GetFiles(Path.Combine(ExamplePlanSnapshotTests.RepositoryRoot, "examples"), "*.yaml").Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
+        [.. Directory.GetFiles(Path.Combine(ExamplePlanSnapshotTests.RepositoryRoot, "examples"), "*.yaml").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
 
     /// <summary>An example pointed at the scratch cluster and temporary paths, restart left pending (policy never).</summary>
     private string Adapt(string example)
@@ -86,6 +89,8 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
         {
             text = text.Replace(path, _dir.Path + path.Replace('/', '_'), StringComparison.Ordinal);
         }
+        // The scratch cluster has no server certificate: a hostssl line is refused by the server's own check (ssl = off).
+        text = text.Replace("type: hostssl,", "type: host,", StringComparison.Ordinal);
         // pgstate's own connection comes over the socket as postgres from another OS user: trust it first.
         return text.Replace("    rules:\n", "    rules:\n      - {type: local, database: all, user: all, method: trust}\n", StringComparison.Ordinal);
     }
@@ -104,6 +109,11 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
         var file = _dir.Write(example, manifest);
         var apply = await CliRunner.RunAsync(["apply", "--auto-approve", file], env);
         Assert.True(apply.ExitCode == 0, apply.ToString());
+        // restart.policy is never: the DBA restarts for what needs it (archive_mode, wal_level), then adopts the host.
+        if (await _cluster.ScalarAsync<bool>("select exists(select 1 from pg_settings where pending_restart)"))
+        {
+            await _cluster.RestartAsync();
+        }
         // A deployed host keeps its manifest where the backup jobs read it (/etc/pgstate/HOST.yaml).
         _dir.Write(Path.Combine("host", "etc", Regex.Match(manifest, @"metadata: \{name: ([^}]+)\}").Groups[1].Value + ".yaml"), manifest);
 
@@ -163,19 +173,36 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
             "host replication replicator 192.168.0.0/24 scram-sha-256\n" +
             "host    all     all     ::1/128     trust\n" +
             "host  sameuser  all  samenet  reject\n" +
-            "host \"Replication\" ALL db.example.com md5\n");
+            "host \"Replication\" ALL db.example.com md5\n" +
+            "host all \"o'brien: #1 - [x]\" 10.9.0.0 255.255.0.0 md5  # a name that looks like YAML\n");
         await _cluster.ReloadBySignalAsync();
-        await _cluster.ExecAsync(
+        // Hostile role names: what YAML would retype or cut short (a quote, '#', ': ', a boolean word, a flow
+        // sequence, leading dash), and one with a newline that no manifest field takes. Slot names cannot be
+        // hostile: PostgreSQL takes only lower-case letters, digits and _ for them.
+        foreach (var role in HostileRoles.Append(NewlineRole))
+        {
+            await _cluster.ExecAsync($"create role {Sql.Identifier(role)} login");
+        }
+        await _cluster.ExecAsync($"alter role {Sql.Identifier(HostileRoles[0])} password 'Hostile-Password-3'");
+        // One statement at a time: ALTER SYSTEM cannot run inside the implicit transaction of a multi-statement query.
+        foreach (var statement in (
             "create role \"Admins\"; create role ops; create role app login connection limit 20 valid until '2031-06-30 12:00:00+00';" +
             "create role replicator login replication password 'Replicator-Password-2'; grant ops to app;" +
             "select pg_create_physical_replication_slot('reserved_slot', true); select pg_create_physical_replication_slot('lazy_slot', false);" +
             "alter system set work_mem = '65536'; alter system set maintenance_work_mem = '1GB'; alter system set checkpoint_timeout = '900';" +
             "alter system set log_min_duration_statement = '1500ms'; alter system set statement_timeout = '90s'; alter system set wal_keep_size = '1024';" +
-            "alter system set search_path = '\"$user\", public'; alter system set log_line_prefix = E'%m [%p] \"q\" it''s \\\\ ${x} '; " +
+            "alter system set search_path = '$user', public; alter system set log_line_prefix = E'%m [%p] \"q\" it''s \\\\ ${x} '; " +
             "alter system set random_page_cost = 1.1; alter system set log_checkpoints = 'yes'; alter system set archive_timeout = 3600;" +
-            "alter system set pgstate_test.mode = 'on'; select pg_reload_conf()");
+            "select pg_reload_conf()").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            await _cluster.ExecAsync(statement);
+        }
         await Task.Delay(200);
     }
+
+    private static readonly string[] HostileRoles = ["o'brien: #1 - [x]", "yes", "- dash", "{a: b}", "say \"hi\"", "null", "1e3", "trail "];
+
+    private const string NewlineRole = "line\nbreak";
 
     [Fact]
     public async Task A_hand_made_messy_host_imports_and_plans_clean()
@@ -193,16 +220,30 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
         Assert.Contains("work_mem: 64MB", text);
         Assert.Contains("checkpoint_timeout: 15min", text);
         Assert.Contains("wal_keep_size: 1GB", text);
+        Assert.Contains("search_path: '\"$user\", public'", text);
         Assert.Contains("statement_timeout: 90s", text);
         Assert.Contains("log_checkpoints: \"on\"", text);
         Assert.Contains("timeout: 1h", text);
         Assert.Contains("{name: lazy_slot, type: physical, reserveWal: false}", text);
         Assert.Contains("validUntil: \"2031-06-30 12:00:00+00\"", text);
         Assert.DoesNotContain("Replicator-Password-2", text);
+        Assert.DoesNotContain("Hostile-Password-3", text);
+        Assert.Contains("password: {fromEnv: PGSTATE_PASSWORD_O_BRIEN___1____X_, update: on-create}", text);
+        // Hostile names read back, by pgstate's own YAML reader, as exactly the names the server holds.
+        var diagnostics = new DiagnosticBag();
+        var root = Assert.IsType<YamlMapping>(new YamlTreeReader("imported.yaml", _ => null, diagnostics).Read(text).Single().Root);
+        Assert.False(diagnostics.HasErrors);
+        var roles = root.Mapping("spec")!.Sequence("roles")!.Items.Cast<YamlMapping>().Select(r => Assert.IsType<YamlScalar>(r["name"])).ToList();
+        Assert.All(roles, r => Assert.Equal(ScalarKind.String, r.Kind));
+        Assert.Equal(HostileRoles.Concat(["app", "replicator"]).Order(StringComparer.Ordinal), roles.Select(r => r.Text).Order(StringComparer.Ordinal));
+        var hbaUsers = root.Mapping("spec")!.Mapping("hba")!.Sequence("rules")!.Items.Cast<YamlMapping>().Select(r => r["user"]).OfType<YamlScalar>().Select(s => s.Text);
+        Assert.Contains(HostileRoles[0], hbaUsers);
+        Assert.Contains("comment: a name that looks like YAML", text);
+        Assert.Contains("roles: the role \"line\\nbreak\" has a control character", text);
         Assert.Contains("# - settings: fsync = off is set on the server's command line", text);
         // The same text, snapshotted with the cluster's paths and port scrubbed.
         var scrubbed = text.Replace(_cluster.Root, "<tmp>").Replace(Port, "<port>");
-        scrubbed = Regex.Replace(scrubbed, @"PostgreSQL [0-9.]+[^)]*\)", "PostgreSQL <version>)");
+        scrubbed = Regex.Replace(scrubbed, @"PostgreSQL [0-9.]+( \([^)]*\))?", "PostgreSQL <version>");
         Snapshot.Match(scrubbed.Split('\n'), SnapshotNameExtension.Create("messy"));
     }
 
