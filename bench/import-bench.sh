@@ -12,7 +12,7 @@ ensure_packages postgresql hyperfine
 RUNS=${RUNS:-20}
 
 work=$(mktemp -d /tmp/pgstate-import-bench.XXXXXX)
-port=55433
+port=${PORT:-$((50000 + RANDOM % 10000))}
 cleanup() { stop_scratch_cluster "$work"; rm -rf "$work"; }
 trap cleanup EXIT
 

@@ -283,6 +283,24 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Hba_lines_no_manifest_field_can_say_are_listed_at_the_end_and_on_stderr_never_dropped_silently()
+    {
+        // An include the manifest cannot express (on 16+ an include directive in authoritative mode; before 16 a
+        // line PostgreSQL itself does not read): the file is left unreloaded, import reads it from disk.
+        File.WriteAllText(_cluster.HbaPath(), "local all all trust\ninclude_dir hba.d\nhost all all 127.0.0.1/32 trust\n");
+        var output = Path.Combine(_dir.Path, "includes.yaml");
+        var result = await ImportAsync(Environment(), output, "--name", "inc", "--sections", "hba");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var text = File.ReadAllText(output);
+        var tail = text[text.IndexOf("# Not represented in this manifest", StringComparison.Ordinal)..];
+        var stderr = result.Stderr.Split('\n').Single(l => l.StartsWith("pgstate: not represented: hba: line 2", StringComparison.Ordinal));
+        Assert.Contains("include_dir", stderr);
+        Assert.Contains("# - " + stderr["pgstate: not represented: ".Length..], tail);
+        Assert.Contains("address: 127.0.0.1/32", text);
+        Assert.DoesNotContain("hba.d", text[..text.IndexOf("# Not represented", StringComparison.Ordinal)]);
+    }
+
+    [Fact]
     public async Task Unknown_sections_and_names_are_errors_before_anything_is_read()
     {
         var result = await ImportAsync(Environment(), Path.Combine(_dir.Path, "x.yaml"), "--sections", "hba,pgbouncer");
