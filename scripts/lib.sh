@@ -18,12 +18,14 @@ ensure_packages() {
   fi
 }
 
-# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr, and
-# systemd-analyze with the zone files (the calendar tests compare CalendarSpec with it).
+# What the tests and the sandbox need: a PostgreSQL server, the SELinux tools and policy, attr;
+# systemd-analyze with the zone files (the calendar tests compare CalendarSpec with it); the package
+# tools (rpm, lintian), and debootstrap + systemd-nspawn for the test under a real systemd; Ansible,
+# sshd and sudo for the collection's tests (they start their own sshd, never the system's).
 ensure_test_packages() {
   ensure_packages postgresql postgresql-contrib util-linux coreutils \
     policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr \
-    systemd tzdata
+    systemd tzdata rpm lintian debootstrap systemd-container ansible openssh-server openssh-client sudo
 }
 
 ensure_dotnet() {
@@ -31,6 +33,12 @@ ensure_dotnet() {
     echo "error: the .NET SDK (dotnet) is not on PATH; install the .NET 10 SDK first" >&2
     exit 1
   fi
+}
+
+# Where scripts/fetch-postgres.sh keeps the server binaries of the majors Debian does not package
+# (one directory per major). Outside the work tree, so a CI run on the same machine reuses them.
+pg_cache_dir() {
+  echo "${PGSTATE_PG_CACHE:-/var/cache/pgstate-tests/postgres}"
 }
 
 pg_bindir() {

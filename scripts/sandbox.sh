@@ -30,7 +30,9 @@ trap cleanup EXIT
 
 echo "==> starting a scratch cluster in $SANDBOX (Unix socket only)" >&2
 start_scratch_cluster "$SANDBOX" "$PGSTATE_SANDBOX_PORT"
-mkdir -p "$SANDBOX/archive"   # the directories module (spec.directories) is not there yet
+# The archive directory belongs to the server's user: postgres when the sandbox runs as root, you
+# otherwise. Made here, not in the manifest (spec.directories), so the same manifest fits both.
+mkdir -p "$SANDBOX/archive"
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$SANDBOX/archive"
 
 step() { echo; echo "\$ pgstate $*"; }
@@ -65,6 +67,18 @@ step check --probe-archive examples/sandbox.yaml
 
 echo
 echo "Sandbox OK: plan showed the changes, apply made them, the second plan is empty, WAL is archived."
+echo
+echo "The pgstate it used: $PGSTATE"
+echo "  (the binary that ships is Native AOT: scripts/publish.sh -> artifacts/aot/pgstate;"
+echo "   packaging/build.sh -> .deb, .rpm and tarball in artifacts/packages)"
 if $keep; then
-  echo "Cluster left running: PGSTATE_SANDBOX=$SANDBOX PGSTATE_SANDBOX_PORT=$PGSTATE_SANDBOX_PORT"
+  echo "Cluster left running: export PGSTATE_SANDBOX=$SANDBOX PGSTATE_SANDBOX_PORT=$PGSTATE_SANDBOX_PORT"
+  echo "Try next:"
+  echo "  $PGSTATE drift --report /tmp/pgstate-drift.json --metrics /tmp/pgstate.prom examples/sandbox.yaml"
+  echo "  edit examples/sandbox.yaml (say wal_keep_size: 512MB), then $PGSTATE plan --format markdown examples/sandbox.yaml"
+  echo "  and $PGSTATE apply examples/sandbox.yaml; add a spec.hba or spec.backups section from examples/"
+  echo "Stop it: $(pg_bindir)/pg_ctl -D $SANDBOX/data stop"
+else
+  echo "Try next: scripts/sandbox.sh --keep leaves the cluster running to experiment with, and prints how;"
+  echo "  examples/ holds manifests for hba, replication, backups and SELinux; man pgstate once installed."
 fi

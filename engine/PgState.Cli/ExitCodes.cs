@@ -1,7 +1,7 @@
 namespace PgState.Cli;
 
 /// <summary>Exit codes follow terraform plan -detailed-exitcode.</summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     public const int Ok = 0;
     public const int Error = 1;

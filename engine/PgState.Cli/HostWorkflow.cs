@@ -7,7 +7,7 @@ using PgState.Engine.Resources;
 namespace PgState.Cli;
 
 /// <summary>Connection settings given on the command line win over spec.connection (e.g. through a tunnel).</summary>
-public sealed record ConnectionOverride(string? Host, int? Port, string? User)
+internal sealed record ConnectionOverride(string? Host, int? Port, string? User)
 {
     public static ConnectionOverride None { get; } = new(null, null, null);
 }
@@ -53,11 +53,13 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
         foreach (var host in result.Hosts)
         {
             var effective = host.WithConnection(overrides.Host, overrides.Port, overrides.User);
-            bound.Add(engine.Bind(effective, paths, diagnostics));
+            var hostDiagnostics = new DiagnosticBag();
+            bound.Add(engine.Bind(effective, paths, hostDiagnostics));
             if (secrets != SecretCheck.Skip)
             {
-                CheckSecrets(effective, diagnostics, secrets == SecretCheck.Require);
+                CheckSecrets(effective, hostDiagnostics, secrets == SecretCheck.Require);
             }
+            diagnostics.AddRange(Positioned(hostDiagnostics.Items, host.Document.Position));
         }
         if (bound.Count == 0 && !diagnostics.HasErrors)
         {
@@ -92,6 +94,11 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
             }
         }
     }
+
+    /// <summary>Every problem carries a place (a CI annotation without one lands nowhere): one a module
+    /// reported without a position is put at the host's document.</summary>
+    private static IEnumerable<Diagnostic> Positioned(IEnumerable<Diagnostic> items, SourcePosition? fallback) =>
+        items.Select(d => d.Position is null && fallback is not null ? d with { Position = fallback } : d);
 
     private static IEnumerable<YamlMapping> Walk(YamlNode node)
     {
@@ -172,7 +179,7 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
         }
         var diagnostics = new DiagnosticBag();
         PlanEngine.ValidateServer(session, diagnostics, forApply);
-        Print(new DiagnosticBag { }.With(diagnostics.Items.Where(d => d.Severity == Severity.Error)), "text");
+        Print(new DiagnosticBag { }.With(diagnostics.Items.Where(d => d.Severity == Severity.Error)), "text", host.Host.Document.Position);
         return !diagnostics.HasErrors;
     }
 
@@ -187,13 +194,13 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
         PlanEngine.ValidateServer(session, diagnostics, forApply);
         var plan = await PlanEngine.PlanAsync(host, session, diagnostics, cancellationToken);
         Timings.Mark("planned");
-        Print(new DiagnosticBag().With(diagnostics.Items.Where(d => d.Code != DiagnosticCodes.DataDirectoryMismatch)), diagnosticFormat);
+        Print(new DiagnosticBag().With(diagnostics.Items.Where(d => d.Code != DiagnosticCodes.DataDirectoryMismatch)), diagnosticFormat, host.Host.Document.Position);
         return plan;
     }
 
-    public void Print(DiagnosticBag diagnostics, string format)
+    public void Print(DiagnosticBag diagnostics, string format, SourcePosition? fallback = null)
     {
-        foreach (var d in diagnostics.Sorted())
+        foreach (var d in Positioned(diagnostics.Sorted(), fallback))
         {
             if (format == "github")
             {

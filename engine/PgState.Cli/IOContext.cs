@@ -1,7 +1,7 @@
 namespace PgState.Cli;
 
 /// <summary>Where a command reads and writes; tests pass string writers and a fake environment.</summary>
-public sealed record IOContext(
+internal sealed record IOContext(
     TextReader Input,
     TextWriter Output,
     TextWriter Error,

@@ -15,7 +15,7 @@ internal sealed class EarlySessions(HostWorkflow workflow) : IAsyncDisposable
 }
 
 /// <summary>The pgstate command. Runs in-process for tests: new Program(io).RunAsync(args).</summary>
-public sealed class Program(IOContext io)
+internal sealed class Program(IOContext io)
 {
     /// <summary>The composition root: every concern pgstate manages. Adding one means adding a module here.</summary>
     public static IReadOnlyList<IModule> Modules { get; } = ModuleCatalog.All;

@@ -11,6 +11,14 @@ internal static class BackupChecks
     public static async Task<IReadOnlyList<CheckResult>> CheckAsync(BoundBackups bound, IHostSession session, CancellationToken cancellationToken)
     {
         var results = new List<CheckResult>();
+        if (bound.Backups.Count > 0)
+        {
+            var problems = ToolProblems(bound.Section, session).ToList();
+            var tools = string.Join(", ", Tools(bound.Section, session).Select(t => t.Describe()));
+            results.Add(problems.Count > 0
+                ? new CheckResult("backup_tools", CheckStatus.Fail, string.Join("; ", problems), tools)
+                : new CheckResult("backup_tools", CheckStatus.Ok, $"{tools} can back up and verify PostgreSQL {session.Server.Version}", tools));
+        }
         var maxAgeOverride = session.Facts.One(HostFacts.CheckThresholds)?.BackupMaxAge;
         foreach (var b in bound.Backups)
         {
@@ -51,8 +59,23 @@ internal static class BackupChecks
         return results;
     }
 
+    /// <summary>The client tools the backups run, found for the server's major.</summary>
+    public static IEnumerable<ClientTool> Tools(BackupsSection section, IHostSession session)
+    {
+        var path = session.Environment("PATH");
+        yield return ClientTools.FindPostgres("pg_basebackup", session.Server.Major, path);
+        if (section.Backups.Any(b => b.Verify && b.Format == "plain"))
+        {
+            yield return ClientTools.FindPostgres("pg_verifybackup", session.Server.Major, path);
+        }
+    }
+
+    /// <summary>Why a tool cannot serve this server: which tool, which version, the server's version, what to install.</summary>
+    public static IEnumerable<string> ToolProblems(BackupsSection section, IHostSession session) =>
+        Tools(section, session).Select(t => ClientTools.Incompatibility(t, session.Server.Major, session.Server.Version)).OfType<string>();
+
     /// <summary>1.5 × the longest gap between the schedule's next elapses (a weekday schedule's weekend included) plus an hour.</summary>
-    private static Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
+    internal static Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)
     {
         var gap = PgState.Engine.Calendar.CalendarSpec.TryParse(schedule, out var spec, out _)
             ? spec.LongestInterval(DateTimeOffset.UtcNow, 8) ?? TimeSpan.FromDays(1)

@@ -37,22 +37,51 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     {
         PrepareDestination();
         using var lockFile = AcquireLock();
+        var status = new BackupStatus(backup.Name, null, DateTime.UtcNow, null, 0, false, null, null);
+        try
+        {
+            return await RunLockedAsync(status, cancellationToken);
+        }
+        catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
+        {
+            // Recorded, so that check reports this run as failed (a secret the job cannot read, a file it cannot write …).
+            try
+            {
+                return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = e.Message }, cancellationToken);
+            }
+            catch (Exception w) when (w is IOException or UnauthorizedAccessException)
+            {
+                throw new PgStateException($"{e.Message} (and {StatusPath} could not be written: {w.Message})");
+            }
+        }
+    }
+
+    private async Task<BackupStatus> RunLockedAsync(BackupStatus status, CancellationToken cancellationToken)
+    {
+        var password = PasswordEnvironment();
         RemoveStalePartials();
-        var started = DateTime.UtcNow;
-        var stamp = started.ToString(StampFormat, CultureInfo.InvariantCulture);
+        var stamp = status.StartedUtc.ToString(StampFormat, CultureInfo.InvariantCulture);
         var partial = Path.Combine(backup.Destination, stamp + ".partial");
         var final = Path.Combine(backup.Destination, stamp);
         await File.WriteAllTextAsync(partial + ".pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
         Own(partial + ".pid");
-        var status = new BackupStatus(backup.Name, null, started, null, 0, false, null, null);
         try
         {
-            log($"pg_basebackup into {partial}");
-            var result = await RunToolAsync(PostgresPrograms.Find("pg_basebackup"), BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, PasswordEnvironment());
+            // A pg_basebackup older than the server cannot stream from it: say which, and what to install, before trying.
+            var tool = Tool("pg_basebackup");
+            if (ServerMajor is { } major && ClientTools.Incompatibility(tool, major, major.ToString(CultureInfo.InvariantCulture)) is { } why)
+            {
+                DeleteQuietly(partial);
+                return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = why }, cancellationToken);
+            }
+            log($"{tool.Describe()} into {partial}");
+            var result = await RunToolAsync(tool.Path ?? "pg_basebackup", BaseBackupArguments(partial), TimeSpan.FromHours(12), cancellationToken, password, showProgress: true);
             if (result.ExitCode != 0)
             {
                 DeleteQuietly(partial);
-                return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = $"pg_basebackup exited with code {result.ExitCode}: {result.StandardError.Trim()}" }, cancellationToken);
+                var hint = result.StandardError.Contains("incompatible server version", StringComparison.Ordinal)
+                    ? $" ({tool.Describe()} is older than the server: {ClientTools.InstallHint("pg_basebackup", ServerMajor ?? 0)})" : "";
+                return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = $"pg_basebackup exited with code {result.ExitCode}: {result.StandardError.Trim()}{hint}" }, cancellationToken);
             }
             Directory.Move(partial, final);
             status = status with { Backup = final, Bytes = DirectorySize(final) };
@@ -92,6 +121,20 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     /// use, with the command that fixes it, instead of failing half-way with "access denied".
     /// </summary>
     private void PrepareDestination()
+    {
+        try
+        {
+            PrepareDestinationCore();
+        }
+        catch (UnauthorizedAccessException)
+        {
+            var me = Posix.UserName(Posix.EffectiveUid) ?? "this user";
+            throw new PgStateException($"backup {backup.Name} runs as {me}, who cannot create or read {backup.Destination}. " +
+                $"Fix: declare it in spec.directories with owner {job.User} (pgstate apply creates it), or chown -R {job.User}: {BackupUnits.CronArgument(backup.Destination)}");
+        }
+    }
+
+    private void PrepareDestinationCore()
     {
         if (!Directory.Exists(backup.Destination))
         {
@@ -163,8 +206,13 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
             // pg_verifybackup before PostgreSQL 17 reads plain backups only.
             return status with { Verification = "skipped: this pg_verifybackup cannot read tar-format backups; backup_manifest is present" };
         }
-        log($"pg_verifybackup {path}");
-        var result = await RunToolAsync(PostgresPrograms.Find("pg_verifybackup"), ["--no-parse-wal", path], TimeSpan.FromHours(6), cancellationToken);
+        var tool = Tool("pg_verifybackup");
+        if (ServerMajor is { } major && ClientTools.Incompatibility(tool, major, major.ToString(CultureInfo.InvariantCulture)) is { } why)
+        {
+            return status with { Verified = false, Verification = "failed", Error = why };
+        }
+        log($"{tool.Describe()} {path}");
+        var result = await RunToolAsync(tool.Path ?? "pg_verifybackup", ["--no-parse-wal", path], TimeSpan.FromHours(6), cancellationToken);
         if (result.ExitCode != 0)
         {
             return status with { Verified = false, Verification = "failed", Error = $"pg_verifybackup exited with code {result.ExitCode}: {result.StandardError.Trim()}" };
@@ -173,6 +221,25 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         Own(path + ".verified");
         return status with { Verified = true, Verification = "pg_verifybackup passed" };
     }
+
+    /// <summary>The major of the server being backed up, from its data directory's PG_VERSION (null when the manifest names none or it cannot be read).</summary>
+    private int? ServerMajor
+    {
+        get
+        {
+            try
+            {
+                return host.DataDirectory?.Value is { } d && int.TryParse(File.ReadAllText(Path.Combine(d, "PG_VERSION")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>The tool for this server's major (that major's own first, else the newest installed).</summary>
+    private ClientTool Tool(string program) => ClientTools.FindPostgres(program, ServerMajor ?? 0, null);
 
     private List<string> BaseBackupArguments(string target)
     {

@@ -36,6 +36,12 @@ public static partial class BackupUnits
 
     public static string UnitBase(string host, string name) => $"pgstate-backup-{host}-{name}";
 
+    /// <summary>The restore drill of a backup has its own schedule files: pgstate-drill-HOST-NAME.*.</summary>
+    public static string DrillBase(string host, string name) => $"pgstate-drill-{host}-{name}";
+
+    /// <summary>File name prefixes of every schedule file pgstate writes (backups and drills).</summary>
+    public static readonly IReadOnlyList<string> FilePatterns = ["pgstate-backup-*", "pgstate-drill-*"];
+
     /// <summary>Debian's cron ignores file names with dots; a host name's dots become underscores.</summary>
     public static string CronName(string host, string name) => UnitBase(host, name).Replace('.', '_');
 
@@ -54,8 +60,39 @@ public static partial class BackupUnits
         return quoted.Replace("%", "\\%", StringComparison.Ordinal);
     }
 
-    public static IReadOnlyList<string> RunArguments(DesiredBackup backup, BackupScheduling scheduling, string? credentialsDirectory) =>
-        [scheduling.PgstatePath, "backup", "run", backup.Name, "--manifest", scheduling.ManifestPath, .. credentialsDirectory is null ? Array.Empty<string>() : ["--credentials-directory", credentialsDirectory]];
+    /// <summary>The job's command line. --host: a manifest may declare several hosts, each with a backup of the same name.</summary>
+    public static IReadOnlyList<string> RunArguments(string host, DesiredBackup backup, BackupScheduling scheduling, string? credentialsDirectory) =>
+        [scheduling.PgstatePath, "backup", "run", backup.Name, "--manifest", scheduling.ManifestPath, "--host", host,
+         .. credentialsDirectory is null ? Array.Empty<string>() : ["--credentials-directory", credentialsDirectory]];
+
+    /// <summary>The drill never connects to production (only to its own server, over a private socket): it needs no credentials.</summary>
+    public static IReadOnlyList<string> DrillArguments(DesiredBackup backup, BackupScheduling scheduling) =>
+        [scheduling.PgstatePath, "restore", "drill", backup.Name, "--manifest", scheduling.ManifestPath];
+
+    /// <summary>The files a backup's drill schedule needs (none when the backup declares no scheduled drill).</summary>
+    public static Dictionary<string, string> RenderDrill(string host, DesiredBackup b, BackupScheduling s, JobIdentity job)
+    {
+        if (b.Drill is not { Schedule: { } schedule })
+        {
+            return [];
+        }
+        var assembly = typeof(BackupUnits).Assembly;
+        var model = new TemplateModel()
+            .Set("header", Header(host))
+            .Set("host", host).Set("name", b.Name).Set("schedule", schedule).Set("manifest", s.ManifestPath)
+            .Set("user", job.User).Set("group", job.Group);
+        if (b.Scheduler == "cron")
+        {
+            model.Set("cron", ToCron(schedule)).Set("command", string.Join(' ', DrillArguments(b, s).Select(CronArgument)));
+            return new() { [Path.Combine(s.CronDirectory, DrillBase(host, b.Name).Replace('.', '_'))] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.drill.cron.sbn", model) };
+        }
+        model.Set("exec", string.Join(' ', DrillArguments(b, s).Select(SystemdArgument)));
+        return new()
+        {
+            [Path.Combine(s.UnitDirectory, DrillBase(host, b.Name) + ".service")] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.drill.service.sbn", model),
+            [Path.Combine(s.UnitDirectory, DrillBase(host, b.Name) + ".timer")] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.drill.timer.sbn", model),
+        };
+    }
 
     /// <summary>The files one backup's schedule needs, with their content.</summary>
     public static Dictionary<string, string> Render(string host, DesiredBackup b, BackupScheduling s, JobIdentity job, IReadOnlyList<(string Name, string Path)> credentials, string hostCredentials)
@@ -68,11 +105,11 @@ public static partial class BackupUnits
             .Set("credentials", credentials.Select(c => new TemplateModel().Set("name", c.Name).Set("path", c.Path.Replace("%", "%%", StringComparison.Ordinal))));
         if (b.Scheduler == "cron")
         {
-            var words = RunArguments(b, s, credentials.Count > 0 ? hostCredentials : null);
+            var words = RunArguments(host, b, s, credentials.Count > 0 ? hostCredentials : null);
             model.Set("cron", ToCron(b.Schedule)).Set("command", string.Join(' ', words.Select(CronArgument)));
             return new() { [Path.Combine(s.CronDirectory, CronName(host, b.Name))] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.backup.cron.sbn", model) };
         }
-        model.Set("exec", string.Join(' ', RunArguments(b, s, null).Select(SystemdArgument)));
+        model.Set("exec", string.Join(' ', RunArguments(host, b, s, null).Select(SystemdArgument)));
         return new()
         {
             [Path.Combine(s.UnitDirectory, UnitBase(host, b.Name) + ".service")] = TemplateRenderer.Render(assembly, "PgState.Modules.Backups.backup.service.sbn", model),
@@ -95,10 +132,25 @@ public static partial class BackupUnits
     [GeneratedRegex(@"^(?:(?<dow>Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\s+)?\*-\*-\*\s+(?<h>[01]?\d|2[0-3]):(?<m>[0-5]\d)(?::00)?\z")]
     private static partial Regex CronLike();
 
-    /// <summary>The address of a schedule file in plans: backups.NAME.service / .timer / .cron.</summary>
+    /// <summary>The address of a schedule file in plans: backups.NAME.service / .timer / .cron, backups.NAME.drill.service / .timer / .cron.</summary>
     public static string Address(string host, string path)
     {
         var file = System.IO.Path.GetFileName(path);
+        foreach (var prefix in new[] { DrillBase(host, ""), DrillBase(host, "").Replace('.', '_'), "pgstate-drill-" })
+        {
+            if (file.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                var rest = file[prefix.Length..];
+                foreach (var suffix in new[] { ".service", ".timer" })
+                {
+                    if (rest.EndsWith(suffix, StringComparison.Ordinal))
+                    {
+                        return "backups." + rest[..^suffix.Length] + ".drill" + suffix;
+                    }
+                }
+                return "backups." + rest + ".drill.cron";
+            }
+        }
         foreach (var prefix in new[] { UnitBase(host, ""), UnitBase(host, "").Replace('.', '_'), "pgstate-backup-" })
         {
             if (file.StartsWith(prefix, StringComparison.Ordinal))

@@ -15,44 +15,60 @@ internal static class BackupVerbs
     private static async Task<int> RunOrVerifyAsync(VerbContext context, bool verify, CancellationToken cancellationToken)
     {
         var name = context.String("name")!;
-        foreach (var host in context.Hosts)
+        var only = context.String("host");
+        var matches = context.Hosts
+            .Where(h => only is null || h.Host.Name == only)
+            .Select(h => (Host: h, Backup: h.Modules.OfType<BoundBackups>().FirstOrDefault()?.Backups.FirstOrDefault(b => b.Name == name)))
+            .Where(m => m.Backup is not null)
+            .ToList();
+        if (matches.Count != 1)
         {
-            if (host.Modules.OfType<BoundBackups>().FirstOrDefault() is not { } bound || bound.Backups.FirstOrDefault(b => b.Name == name) is not { } backup)
-            {
-                continue;
-            }
-            var secrets = new SecretResolver(context.Environment,
-                context.String("credentials-directory") ?? (context.Environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } d ? d : BoundBackups.CredentialsDirectory(host.Paths, host.Host.Name)));
-            var job = BoundBackups.JobFor(host.Host.DataDirectory?.Value);
-            if (!Posix.IsRoot && Posix.UserName(Posix.EffectiveUid) is { } me && me != job.User && host.Host.DataDirectory is not null)
-            {
-                context.Error.WriteLine($"pgstate: note: backup {name} runs as {me}; its schedule runs it as {job.User}, the data directory's owner");
-            }
-            Action<string>? progress = context.ErrorIsTerminal ? line => context.Error.Write("\r" + line.TrimEnd() + "   ") : null;
-            var runner = new BackupRunner(host.Host, backup, ProcessRunner.Default, secrets, job, m => context.Error.WriteLine("pgstate: " + m), progress);
-            BackupStatus status;
-            try
-            {
-                status = verify
-                    ? await runner.VerifyExistingAsync(context.String("backup"), cancellationToken)
-                    : await runner.RunAsync(cancellationToken);
-            }
-            catch (PgStateException e)
-            {
-                context.Output.WriteLine($"backup {name} failed: {e.Message}");
-                return 1;
-            }
-            if (progress is not null)
+            context.Error.WriteLine(matches.Count == 0
+                ? $"pgstate: error: no backup named '{name}'{(only is null ? "" : $" for host '{only}'")} in the manifest(s)"
+                : $"pgstate: error: backup '{name}' is declared for hosts {string.Join(", ", matches.Select(m => m.Host.Host.Name))}: name one with --host");
+            return 1;
+        }
+        var (host, backup) = (matches[0].Host, matches[0].Backup!);
+        var secrets = new SecretResolver(context.Environment,
+            context.String("credentials-directory") ?? (context.Environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } d ? d : BoundBackups.CredentialsDirectory(host.Paths, host.Host.Name)));
+        var job = BoundBackups.JobFor(host.Host.DataDirectory?.Value);
+        if (!Posix.IsRoot && Posix.UserName(Posix.EffectiveUid) is { } me && me != job.User && host.Host.DataDirectory is not null)
+        {
+            context.Error.WriteLine($"pgstate: note: backup {name} runs as {me}; its schedule runs it as {job.User}, the data directory's owner");
+        }
+        // On a terminal pg_basebackup's progress rewrites one line; the next message starts a new one.
+        var onProgressLine = false;
+        Action<string>? progress = context.ErrorIsTerminal ? line => { context.Error.Write("\r" + line.TrimEnd() + "   "); onProgressLine = true; } : null;
+        void Log(string message)
+        {
+            if (onProgressLine)
             {
                 context.Error.WriteLine();
+                onProgressLine = false;
             }
-            context.Output.WriteLine(status.Error is null
-                ? $"backup {name}: {status.Backup} ({status.Bytes / (1024.0 * 1024):0.0} MB), {status.Verification ?? "not verified"}"
-                : $"backup {name} failed: {status.Error}");
-            context.Error.WriteLine($"pgstate: status written to {runner.StatusPath}");
-            return status.Error is null ? 0 : 1;
+            context.Error.WriteLine("pgstate: " + message);
         }
-        context.Error.WriteLine($"pgstate: error: no backup named '{name}' in the manifest(s)");
-        return 1;
+        var runner = new BackupRunner(host.Host, backup, ProcessRunner.Default, secrets, job, Log, progress);
+        BackupStatus status;
+        try
+        {
+            status = verify
+                ? await runner.VerifyExistingAsync(context.String("backup"), cancellationToken)
+                : await runner.RunAsync(cancellationToken);
+        }
+        catch (PgStateException e)
+        {
+            context.Output.WriteLine($"backup {name} failed: {e.Message}");
+            return 1;
+        }
+        if (onProgressLine)
+        {
+            context.Error.WriteLine();
+        }
+        context.Output.WriteLine(status.Error is null
+            ? $"backup {name}: {status.Backup} ({status.Bytes / (1024.0 * 1024):0.0} MB), {status.Verification ?? "not verified"}"
+            : $"backup {name} failed: {status.Error}");
+        context.Error.WriteLine($"pgstate: status written to {runner.StatusPath}");
+        return status.Error is null ? 0 : 1;
     }
 }

@@ -133,13 +133,13 @@ public sealed partial class BackupsModule : IImportingModule
         {
             return null;
         }
-        var loaded = new ManifestLoader(context.Session.Environment).Load([path]);
-        if (loaded.Diagnostics.HasErrors)
+        var (hosts, error) = context.LoadManifest(path);
+        if (error is not null)
         {
-            context.Note($"backups: {path} does not load ({loaded.Diagnostics.Items.First(d => d.Severity == PgState.Engine.Diagnostics.Severity.Error).Message})");
+            context.Note($"backups: {path} does not load ({error})");
             return null;
         }
-        return loaded.Hosts.FirstOrDefault(h => h.Name == context.HostName) ?? (loaded.Hosts.Count == 1 ? loaded.Hosts[0] : null);
+        return hosts.FirstOrDefault(h => h.Name == context.HostName) ?? (hosts.Count == 1 ? hosts[0] : null);
     }
 
     /// <summary>One ExecStart= word as BackupUnits.SystemdArgument wrote it.</summary>

@@ -45,25 +45,81 @@ internal sealed class BoundChecks(CheckThresholds thresholds) : IHealthChecks
         var c = host.Connection;
         var archive = host.Facts.One(HostFacts.ArchiveMethod);
         var destination = archive is { Method: "copy", Destination: { } d } ? d : null;
-        results.Add(await ArchiverAsync(c, cancellationToken));
+        var major = host.Server.Major;
+        // Each check on its own: one that cannot run (a catalog this pgstate does not know, on a newer
+        // server) fails with the reason and the others still report.
+        async Task Run(string id, Func<Task<IEnumerable<CheckResult>>> check)
+        {
+            try
+            {
+                results.AddRange(await check());
+            }
+            catch (Exception e) when (e is NpgsqlException or IOException or UnauthorizedAccessException or PgStateException)
+            {
+                var newer = major > Engine.Host.SupportedMajors.Newest
+                    ? $" (PostgreSQL {host.Server.Version} is newer than {Engine.Host.SupportedMajors.Newest}, the newest this pgstate knows: its catalogs may have changed)" : "";
+                results.Add(new CheckResult(id, CheckStatus.Fail, $"the {id} check could not run: {(e is PostgresException pg ? $"{pg.SqlState}: {pg.MessageText}" : e.Message)}{newer}"));
+                if (c.State != System.Data.ConnectionState.Open)
+                {
+                    throw;
+                }
+            }
+        }
+        await Run("archiver", async () => [await ArchiverAsync(c, cancellationToken)]);
+        if (archive is { Method: "pgbackrest" })
+        {
+            await Run("archive_tool", () => Task.FromResult<IEnumerable<CheckResult>>([ArchiveTool(host)]));
+        }
         if (destination is not null)
         {
-            results.Add(await DestinationAsync(host, destination, cancellationToken));
+            await Run("archive_destination", async () => [await DestinationAsync(host, destination, cancellationToken)]);
             if (options.ProbeArchive)
             {
-                results.Add(await ProbeAsync(host, destination, options.ProbeTimeout, cancellationToken));
+                await Run("archive_probe", async () => [await ProbeAsync(host, destination, options.ProbeTimeout, cancellationToken)]);
             }
         }
         else if (options.ProbeArchive)
         {
             results.Add(new CheckResult("archive_probe", CheckStatus.Skipped, "the probe needs archiving.method copy with a destination pgstate can look into"));
         }
-        results.Add(await WalAsync(host, cancellationToken));
-        results.AddRange(await SlotsAsync(c, cancellationToken));
-        results.Add(await ReplicationAsync(c, cancellationToken));
-        results.Add(await PendingRestartAsync(c, cancellationToken));
-        results.Add(await ClockAsync(host, cancellationToken));
+        await Run("pg_wal", async () => [await WalAsync(host, cancellationToken)]);
+        await Run("checkpoints", async () => [await CheckpointsAsync(c, major, cancellationToken)]);
+        await Run("slots", async () => await SlotsAsync(c, major, cancellationToken));
+        await Run("replication", async () => [await ReplicationAsync(c, cancellationToken)]);
+        await Run("settings", async () => [await PendingRestartAsync(c, cancellationToken)]);
+        await Run("clock", async () => [await ClockAsync(host, cancellationToken)]);
         return results;
+    }
+
+    /// <summary>archive-push runs pgbackrest: is it there, and does it support this server's major?</summary>
+    private static CheckResult ArchiveTool(IHostSession host)
+    {
+        var tool = ClientTools.FindPgBackRest(host.Environment("PATH"));
+        return ClientTools.Incompatibility(tool, host.Server.Major, host.Server.Version) is { } why
+            ? new CheckResult("archive_tool", CheckStatus.Fail, $"archiving will fail: {why}", tool.Version)
+            : new CheckResult("archive_tool", CheckStatus.Ok, $"{tool.Describe()} archives for PostgreSQL {host.Server.Version}", tool.Version);
+    }
+
+    /// <summary>
+    /// Mostly requested checkpoints (rather than timed by checkpoint_timeout) usually mean WAL keeps
+    /// reaching max_wal_size: more full-page writes, more WAL to archive. The counters moved from
+    /// pg_stat_bgwriter to pg_stat_checkpointer in PostgreSQL 17.
+    /// </summary>
+    private static async Task<CheckResult> CheckpointsAsync(NpgsqlConnection c, int major, CancellationToken ct)
+    {
+        var sql = major >= 17
+            ? "select num_timed, num_requested from pg_stat_checkpointer"
+            : "select checkpoints_timed, checkpoints_req from pg_stat_bgwriter";
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var timed = r.GetInt64(0);
+        var requested = r.GetInt64(1);
+        var value = $"{timed} timed, {requested} requested";
+        var total = timed + requested;
+        return total >= 10 && requested * 2 > total
+            ? new CheckResult("checkpoints", CheckStatus.Warn, $"{requested} of {total} checkpoints were requested (WAL reaching max_wal_size, CHECKPOINT, backups) rather than timed: unless backups and manual checkpoints explain it, raise max_wal_size", value)
+            : new CheckResult("checkpoints", CheckStatus.Ok, $"{total} checkpoints since the statistics were reset, {requested} requested rather than timed", value);
     }
 
     private async Task<CheckResult> ArchiverAsync(NpgsqlConnection c, CancellationToken ct)
@@ -196,10 +252,15 @@ internal sealed class BoundChecks(CheckThresholds thresholds) : IHealthChecks
         return new CheckResult("pg_wal", CheckStatus.Ok, $"pg_wal holds {size >> 20} MB (max_wal_size {max >> 20} MB)", value);
     }
 
-    private async Task<IEnumerable<CheckResult>> SlotsAsync(NpgsqlConnection c, CancellationToken ct)
+    private async Task<IEnumerable<CheckResult>> SlotsAsync(NpgsqlConnection c, int major, CancellationToken ct)
     {
+        // 17 says why a slot was invalidated and since when an inactive one is idle; 16 flags logical slots in conflict.
+        var extra = major >= 17 ? "invalidation_reason, inactive_since"
+            : major >= 16 ? "case when conflicting then 'conflicting' end, null::timestamptz"
+            : "null::text, null::timestamptz";
         await using var cmd = new NpgsqlCommand(
-            "select slot_name::text, active, wal_status, case when restart_lsn is null then null else pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint end from pg_replication_slots order by 1", c);
+            "select slot_name::text, active, wal_status, case when restart_lsn is null then null else pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint end, " +
+            extra + " from pg_replication_slots order by 1", c);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var results = new List<CheckResult>();
         while (await r.ReadAsync(ct))
@@ -208,14 +269,18 @@ internal sealed class BoundChecks(CheckThresholds thresholds) : IHealthChecks
             var active = r.GetBoolean(1);
             var status = r.IsDBNull(2) ? null : r.GetString(2);
             long? retained = r.IsDBNull(3) ? null : r.GetInt64(3);
+            var invalidation = r.IsDBNull(4) ? null : r.GetString(4);
+            DateTime? inactiveSince = r.IsDBNull(5) ? null : r.GetDateTime(5);
             var value = retained is { } b ? $"{b} bytes retained" : null;
-            if (status is "lost" or "unreserved")
+            var since = inactiveSince is { } t ? $" (inactive since {t.ToUniversalTime():u})" : "";
+            if (status is "lost" or "unreserved" || invalidation is not null)
             {
-                results.Add(new CheckResult($"slot:{name}", CheckStatus.Fail, $"slot {name} has wal_status {status}: its consumer can no longer catch up from this server", value));
+                var why = invalidation is null ? $"has wal_status {status}" : $"was invalidated ({invalidation}{(status is null ? "" : $", wal_status {status}")})";
+                results.Add(new CheckResult($"slot:{name}", CheckStatus.Fail, $"slot {name} {why}: its consumer can no longer catch up from this server{since}", value));
             }
             else if (!active && retained > thresholds.SlotRetentionBytes)
             {
-                results.Add(new CheckResult($"slot:{name}", CheckStatus.Warn, $"inactive slot {name} retains {retained >> 20} MB of WAL (threshold {thresholds.SlotRetentionBytes >> 20} MB): pg_wal grows until it is consumed or dropped", value));
+                results.Add(new CheckResult($"slot:{name}", CheckStatus.Warn, $"inactive slot {name} retains {retained >> 20} MB of WAL (threshold {thresholds.SlotRetentionBytes >> 20} MB): pg_wal grows until it is consumed or dropped{since}", value));
             }
             else
             {

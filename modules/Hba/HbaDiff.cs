@@ -4,7 +4,11 @@ namespace PgState.Modules.Hba;
 
 /// <summary>Writing pg_hba.conf: the whole candidate (bytes), and the bytes the plan saw, so a file changed since is refused.
 /// Every hba change of a plan carries the same write; applying it twice is a no-op.</summary>
-public sealed record HbaWrite(string Path, byte[] Candidate, byte[] Expected);
+public sealed record HbaWrite(string Path, byte[] Candidate, byte[] Expected)
+{
+    /// <summary>Live sessions (pg_stat_activity, read with the plan) the candidate would no longer admit: apply refuses them unless --allow-lockout.</summary>
+    public IReadOnlyList<string> SessionLockouts { get; init; } = [];
+}
 
 /// <summary>
 /// Diffs the desired rules against the live ones in order. First match wins, so order is part of
@@ -15,8 +19,10 @@ public static class HbaDiff
 {
     public const string Module = "hba";
 
-    public static void Diff(IReadOnlyList<HbaRule> desired, IReadOnlyList<HbaFileRule> live, HbaWrite write, bool textDiffers, Diff<HbaWrite> diff)
+    /// <summary><paramref name="into"/>: the included file the managed block lives in, named beside new rules (null: pg_hba.conf itself).</summary>
+    public static void Diff(IReadOnlyList<HbaRule> desired, IReadOnlyList<HbaFileRule> live, HbaWrite write, bool textDiffers, Diff<HbaWrite> diff, string? into = null)
     {
+        var inFile = into is null ? "" : $" in {into}";
         var changes = 0;
         var keep = Lcs(desired.Select(r => r.Key).ToList(), live.Select(r => r.Rule.Key).ToList());
         var keptDesired = keep.Select(k => k.Desired).ToHashSet();
@@ -33,19 +39,20 @@ public static class HbaDiff
             {
                 unmatchedLive.Remove(moved);
                 diff.Add($"hba.rule[{i}]", ChangeAction.Update,
-                    $"{desired[i].Describe()} (line {live[moved].Line}, position {moved + 1})",
-                    $"{desired[i].Describe()} (position {i + 1})", Activation.Reload, write, "moved: the first matching rule wins, so order matters");
+                    $"{desired[i].Describe()} ({HbaFileSet.Where(live[moved])}, position {moved + 1})",
+                    $"{desired[i].Describe()} (position {i + 1}{inFile})", Activation.Reload, write, "moved: the first matching rule wins, so order matters");
                 changes++;
             }
             else
             {
-                diff.Add($"hba.rule[{i}]", ChangeAction.Create, null, $"{desired[i].Describe()} (position {i + 1})", Activation.Reload, write);
+                diff.Add($"hba.rule[{i}]", ChangeAction.Create, null, $"{desired[i].Describe()} (position {i + 1}{inFile})", Activation.Reload, write);
                 changes++;
             }
         }
         foreach (var j in unmatchedLive)
         {
-            diff.Add($"hba.line[{live[j].Line}]", ChangeAction.Delete, $"{live[j].Rule.Describe()} (line {live[j].Line})", null, Activation.Reload, write);
+            var address = live[j].File is null ? $"hba.line[{live[j].Line}]" : $"hba.line[{live[j].File}:{live[j].Line}]";
+            diff.Add(address, ChangeAction.Delete, $"{live[j].Rule.Describe()} ({HbaFileSet.Where(live[j])})", null, Activation.Reload, write);
             changes++;
         }
         if (changes == 0 && textDiffers)

@@ -3,7 +3,11 @@ using System.Text;
 namespace PgState.Modules.Hba;
 
 /// <summary>A rule as read from a file, with its 1-based line number (the first physical line of a continued one).</summary>
-public sealed record HbaFileRule(int Line, HbaRule Rule, string Text);
+public sealed record HbaFileRule(int Line, HbaRule Rule, string Text)
+{
+    /// <summary>The included file the rule lives in (PostgreSQL 16+ include directives); null for pg_hba.conf itself.</summary>
+    public string? File { get; init; }
+}
 
 /// <summary>An include directive (PostgreSQL 16 and later): include, include_if_exists, include_dir.</summary>
 public sealed record HbaInclude(int Line, string Kind, string Path);

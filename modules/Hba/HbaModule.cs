@@ -229,7 +229,27 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
     public Task<IReadOnlyList<string>> RecoverAsync(IHostSession session, IBound? bound, CancellationToken cancellationToken)
     {
         var path = (bound as BoundHba)?.Section.File ?? session.Server.HbaFile;
-        return Task.FromResult(path is null ? (IReadOnlyList<string>)[] : HbaJournal.Recover(path));
+        if (path is null)
+        {
+            return Task.FromResult((IReadOnlyList<string>)[]);
+        }
+        // pg_hba.conf first, then every file it includes: a managed block may live in one of them.
+        var done = HbaJournal.Recover(path).ToList();
+        if (session.Server.Major >= 16)
+        {
+            try
+            {
+                foreach (var included in BoundHba.LoadSet(HostFiles.ResolveLinks(path), session.Server.Major).Files.Skip(1))
+                {
+                    done.AddRange(HbaJournal.Recover(included.Path));
+                }
+            }
+            catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
+            {
+                // the plan reports an unreadable file; recovery does what it can
+            }
+        }
+        return Task.FromResult((IReadOnlyList<string>)done);
     }
 
     public IReadOnlyList<Verb> Verbs { get; } =
@@ -256,8 +276,17 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
     ];
 }
 
-/// <summary>What the host has: the file (bytes, parsed), what pgstate would write, what the server reads, and pgstate's own connection.</summary>
-internal sealed record HbaLive(string Path, HbaFile File, byte[] Candidate, ServerHbaView? Server, HbaConnection? Own, bool Allowed);
+/// <summary>What the host has: the file pgstate writes (bytes, parsed; pg_hba.conf or the included file holding the
+/// managed block), the whole include tree, what pgstate would write, what the server reads, and pgstate's own connection.</summary>
+internal sealed record HbaLive(string Path, HbaFile File, byte[] Candidate, ServerHbaView? Server, HbaConnection? Own, bool Allowed, HbaFileSet Set,
+    IReadOnlyList<HbaFileRule> NextRules)
+{
+    /// <summary>Other clients connected now (pg_stat_activity), grouped; and how many this connection may not see.</summary>
+    public IReadOnlyList<LiveSessions> Sessions { get; init; } = [];
+
+    public int HiddenSessions { get; init; }
+}
+
 
 /// <summary>What the server says about the hba file on disk today (pg_hba_file_rules reads it afresh).</summary>
 public sealed record ServerHbaView(IReadOnlyList<(int Line, string? File, string Error)> Errors, int RuleCount);
@@ -268,6 +297,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
 
     private CatalogQuery<(int Line, string? File, string? Error)>? _serverRules;
     private CatalogQuery<HbaConnection>? _own;
+    private CatalogQuery<(LiveSessions? Sessions, int Hidden)>? _sessions;
     private HbaJournal? _pending;
 
     public override string Name => HbaDiff.Module;
@@ -277,12 +307,11 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
     public override void DeclareReads(CatalogReads reads, ServerInfo server)
     {
         _serverRules = server.IsSuperuser
-            ? reads.Add(server.Major >= 16
-                    ? "select line_number, file_name, error from pg_hba_file_rules order by rule_number nulls last, line_number"
-                    : "select line_number, null::text, error from pg_hba_file_rules order by line_number",
+            ? reads.Add(ServerRulesSql(server.Major),
                 r => (r.IsDBNull(0) ? 0 : r.GetInt32(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)))
             : null;
         _own = reads.Add(OwnConnectionSql, ReadOwn);
+        _sessions = reads.Add(HbaSessions.Sql, HbaSessions.Read);
     }
 
     private const string OwnConnectionSql =
@@ -297,7 +326,15 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
             Roles: r.GetFieldValue<string[]>(4).ToHashSet(StringComparer.Ordinal));
     }
 
-    /// <summary>The file pgstate manages (symlinks followed: the target is what is written).</summary>
+    /// <summary>pg_hba.conf and, from PostgreSQL 16, the files it includes.</summary>
+    public static HbaFileSet LoadSet(string mainPath, int major) =>
+        HbaFileSet.Load(mainPath, major, p => p == mainPath || File.Exists(p) ? ReadBytes(p) : null);
+
+    /// <summary>The file the rules go into: pg_hba.conf, or (managed-block mode) the included file that already holds the block.</summary>
+    public HbaSource TargetIn(HbaFileSet set) =>
+        section.Mode == HbaMode.ManagedBlock && set.BlockSource is { } withBlock ? withBlock : set.Main;
+
+    /// <summary>pg_hba.conf (symlinks followed: the target is what is written).</summary>
     public string PathFor(ServerInfo server) =>
         HostFiles.ResolveLinks(section.File ?? server.HbaFile
             ?? throw new PgStateException("cannot tell where pg_hba.conf is: the connection may not read hba_file (needs superuser or pg_read_all_settings); set spec.hba.file"));
@@ -382,57 +419,93 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
 
     protected override Task<HbaLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
     {
-        var path = PathFor(session.Server);
-        var file = HbaFile.Parse(ReadBytes(path), session.Server.Major);
+        var major = session.Server.Major;
+        var set = LoadSet(PathFor(session.Server), major);
+        var target = TargetIn(set);
+        var path = target.Path;
+        var file = target.File;
         var candidate = Candidate(file);
-        CheckCandidate(file, candidate, session.Server.Major);
+        CheckCandidate(file, candidate, major);
         ServerHbaView? server = null;
         if (_serverRules is not null)
         {
             var rows = _serverRules.Rows;
             server = new ServerHbaView([.. rows.Where(r => r.Error is not null).Select(r => (r.Line, r.File, r.Error!))], rows.Count(r => r.Error is null));
         }
-        return Task.FromResult(new HbaLive(path, file, candidate, server, _own!.Rows.FirstOrDefault(), session.Allowances.Contains("lockout")));
+        // Every rule the server would read after the write, in order (for the lock-out guard and the live sessions).
+        var next = set.With(path, candidate, major).Rules;
+        return Task.FromResult(new HbaLive(path, file, candidate, server, _own!.Rows.FirstOrDefault(), session.Allowances.Contains("lockout"), set, next)
+        {
+            Sessions = [.. _sessions!.Rows.Select(r => r.Sessions).OfType<LiveSessions>()],
+            HiddenSessions = _sessions.Rows.Sum(r => r.Hidden),
+        });
     }
 
     public override void Diff(HbaLive live, Diff<HbaWrite> diff)
     {
-        var managed = section.Mode == HbaMode.Authoritative ? live.File.Rules : live.File.Block is { } b ? live.File.RulesIn(b) : [];
-        var write = new HbaWrite(live.Path, live.Candidate, live.File.Bytes);
+        var set = live.Set;
+        var inMain = live.Path == set.Main.Path;
+        // Authoritative: every rule the server reads, wherever it lives (pg_hba.conf is written without
+        // its include directives, so the rules they bring in go). Managed block: the block's rules.
+        var managed = section.Mode == HbaMode.Authoritative
+            ? set.Rules
+            : live.File.Block is { } b ? [.. live.File.RulesIn(b).Select(r => inMain ? r : r with { File = live.Path })] : [];
         var differs = !live.Candidate.AsSpan().SequenceEqual(live.File.Bytes);
-        HbaDiff.Diff(section.Rules, managed, write, differs && !section.RulesOnly, diff);
-        var name = Path.GetFileName(live.Path);
+        var impacts = differs ? HbaSessions.Impacts(set.Rules, live.NextRules, live.Sessions, section.Rules) : [];
+        var rejected = impacts.Where(i => i.Kind == SessionImpactKind.Rejected).Select(i => i.Message).ToList();
+        var write = new HbaWrite(live.Path, live.Candidate, live.File.Bytes) { SessionLockouts = rejected };
+        HbaDiff.Diff(section.Rules, managed, write, differs && !section.RulesOnly, diff, inMain ? null : live.Path);
+        var name = Path.GetFileName(set.Main.Path);
         foreach (var (line, file, error) in live.Server?.Errors ?? [])
         {
-            diff.Warn($"hba.line[{line}]", $"the server reports an error in the live {(file is null ? name : Path.GetFileName(file))} today: line {line}: {error}");
+            var where = file is null || file == set.Main.Path ? "" : $"{file}:";
+            diff.Warn($"hba.line[{where}{line}]", $"the server reports an error in the live {(file is null ? name : Path.GetFileName(file))} today: line {line}: {error}");
         }
-        if (live.Server is { Errors.Count: 0 } view && live.File.Includes.Count == 0 && view.RuleCount != live.File.Rules.Count)
+        foreach (var problem in set.Problems)
         {
-            diff.Warn(null, $"pgstate reads {live.File.Rules.Count} rules in {live.Path} but the server reads {view.RuleCount} (syntax pgstate does not parse)");
+            diff.Warn(null, $"{problem}: the server cannot load pg_hba.conf this way");
         }
-        if (section.Mode == HbaMode.Authoritative && live.File.Includes.Count > 0)
+        if (live.Server is { Errors.Count: 0 } view && view.RuleCount != set.Rules.Count)
         {
-            diff.Warn(null, $"{name} has {live.File.Includes.Count} include directive(s) (line {string.Join(", ", live.File.Includes.Select(i => i.Line))}); authoritative mode writes the whole file without them — use mode: managed-block to keep them");
+            diff.Warn(null, $"pgstate reads {set.Rules.Count} rules in {set.Main.Path}{(set.Files.Count > 1 ? " and the files it includes" : "")} but the server reads {view.RuleCount} (syntax pgstate does not parse)");
         }
-        if (differs && live.Own is { } own && Lockout(live.File, HbaFile.Parse(live.Candidate), own) is { } lockout)
+        if (section.Mode == HbaMode.Authoritative && set.Main.File.Includes.Count > 0)
+        {
+            var included = set.Rules.Count(r => r.File is not null);
+            var files = set.Files.Skip(1).Select(f => f.Path).ToList();
+            diff.Warn(null, $"{name} has {set.Main.File.Includes.Count} include directive(s) (line {string.Join(", ", set.Main.File.Includes.Select(i => i.Line))}); " +
+                $"authoritative mode writes the whole file without them, so the server stops reading the {included} rule(s) they bring in" +
+                (files.Count > 0 ? $" from {string.Join(", ", files)} (those files stay on disk, unchanged)" : "") +
+                " — use mode: managed-block to keep them");
+        }
+        if (differs && live.Own is { } own && Lockout(set.Rules, live.NextRules, own) is { } lockout)
         {
             diff.Warn(null, lockout + (live.Allowed ? " (--allow-lockout given)" : "; apply refuses unless --allow-lockout"));
         }
+        foreach (var impact in impacts)
+        {
+            diff.Warn(impact.Address, "live sessions: " + impact.Message + (impact.Kind != SessionImpactKind.Rejected ? ""
+                : live.Allowed ? " (--allow-lockout given)" : "; apply refuses unless --allow-lockout"));
+        }
+        if (differs && live.HiddenSessions > 0)
+        {
+            diff.Warn(null, $"live sessions: {live.HiddenSessions} session(s) of other roles are not visible to this connection (it needs pg_read_all_stats) and were not checked against the new pg_hba.conf");
+        }
     }
 
-    public override string Digest(HbaLive live) => $"{live.Path}:{Convert.ToHexStringLower(SHA256.HashData(live.File.Bytes))}";
+    public override string Digest(HbaLive live) => $"{live.Path}|{live.Set.Digest()}";
 
-    /// <summary>Why the candidate would lock pgstate's own connection out, or null.</summary>
-    internal static string? Lockout(HbaFile live, HbaFile next, HbaConnection own)
+    /// <summary>Why the candidate would lock pgstate's own connection out, or null. Rules in the order the server reads them, across included files.</summary>
+    internal static string? Lockout(IReadOnlyList<HbaFileRule> live, IReadOnlyList<HbaFileRule> next, HbaConnection own)
     {
-        var match = HbaMatcher.FirstMatch([.. next.Rules.Select(r => r.Rule)], own);
-        if (match is { } m && next.Rules[m].Rule.Method != "reject")
+        var match = HbaMatcher.FirstMatch([.. next.Select(r => r.Rule)], own);
+        if (match is { } m && next[m].Rule.Method != "reject")
         {
             return null;
         }
-        var current = HbaMatcher.FirstMatch([.. live.Rules.Select(r => r.Rule)], own);
-        var using_ = current is { } c ? $"line {live.Rules[c].Line} ({live.Rules[c].Rule.Describe()})" : "no rule pgstate can identify";
-        var after = match is { } r ? $"would be rejected by line {next.Rules[r].Line} ({next.Rules[r].Rule.Describe()})" : "would match no rule";
+        var current = HbaMatcher.FirstMatch([.. live.Select(r => r.Rule)], own);
+        var using_ = current is { } c ? $"{HbaFileSet.Where(live[c])} ({live[c].Rule.Describe()})" : "no rule pgstate can identify";
+        var after = match is { } r ? $"would be rejected by {HbaFileSet.Where(next[r])} ({next[r].Rule.Describe()})" : "would match no rule";
         return $"lock-out: pgstate's own connection ({own.Describe()}) uses {using_} today and {after} in the new pg_hba.conf";
     }
 
@@ -452,9 +525,15 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         {
             await using var cmd = new NpgsqlCommand(OwnConnectionSql, session.Connection);
             await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken) && Lockout(HbaFile.Parse(current), HbaFile.Parse(write.Candidate), ReadOwn(reader)) is { } lockout)
+            var set = LoadSet(PathFor(session.Server), session.Server.Major);
+            if (await reader.ReadAsync(cancellationToken)
+                && Lockout(set.Rules, set.With(write.Path, write.Candidate, session.Server.Major).Rules, ReadOwn(reader)) is { } lockout)
             {
                 throw new PgStateException($"refused: {lockout}. Pass --allow-lockout to apply anyway.");
+            }
+            if (write.SessionLockouts.Count > 0)
+            {
+                throw new PgStateException($"refused: the new pg_hba.conf would no longer admit live sessions: {string.Join("; ", write.SessionLockouts)}. Pass --allow-lockout to apply anyway.");
             }
         }
         _pending = await HbaJournal.WriteAsync(write.Path, write.Candidate);
@@ -475,16 +554,17 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         try
         {
             var view = await ServerViewAsync(session);
-            var expected = HbaFile.Parse(journal.Candidate, session.Server.Major);
-            var lines = HbaFile.Lines(journal.Candidate).Select(HbaFile.Decode).ToList();
+            // What the server should read now: pg_hba.conf and its includes, with the candidate in place.
+            var expected = LoadSet(PathFor(session.Server), session.Server.Major);
             problem = view.Errors.Count > 0
                 ? "the server rejects the new " + Path.GetFileName(journal.Target) + ": " + string.Join("; ", view.Errors.Select(e =>
-                    $"line {e.Line}: {e.Error}" + (e.Line > 0 && e.Line <= lines.Count ? $" in \"{lines[e.Line - 1].Trim()}\"" : "")))
-                : view.RuleCount != expected.Rules.Count && expected.Includes.Count == 0
-                    ? $"after writing {journal.Target} the server reads {view.RuleCount} rules, pgstate wrote {expected.Rules.Count}"
+                    (e.File is { } f && f != expected.Main.Path ? $"{f} " : "") + $"line {e.Line}: {e.Error}"
+                    + (expected.LineText(e.File is { } ef && ef != expected.Main.Path ? ef : null, e.Line) is { } text ? $" in \"{text}\"" : "")))
+                : view.RuleCount != expected.Rules.Count
+                    ? $"after writing {journal.Target} the server reads {view.RuleCount} rules, pgstate counts {expected.Rules.Count}"
                     : null;
         }
-        catch (Exception e) when (e is NpgsqlException or IOException)
+        catch (Exception e) when (e is NpgsqlException or IOException or PgStateException)
         {
             problem = $"the server could not be asked to check the new {Path.GetFileName(journal.Target)} ({e.Message})";
         }
@@ -498,23 +578,28 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
 
     private static async Task<ServerHbaView> ServerViewAsync(IHostSession session)
     {
-        await using var cmd = new NpgsqlCommand("select line_number, error from pg_hba_file_rules order by line_number", session.Connection);
+        await using var cmd = new NpgsqlCommand(ServerRulesSql(session.Server.Major), session.Connection);
         await using var reader = await cmd.ExecuteReaderAsync(CancellationToken.None);
         var errors = new List<(int, string?, string)>();
         var count = 0;
         while (await reader.ReadAsync(CancellationToken.None))
         {
-            if (reader.IsDBNull(1))
+            if (reader.IsDBNull(2))
             {
                 count++;
             }
             else
             {
-                errors.Add((reader.IsDBNull(0) ? 0 : reader.GetInt32(0), null, reader.GetString(1)));
+                errors.Add((reader.IsDBNull(0) ? 0 : reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2)));
             }
         }
         return new ServerHbaView(errors, count);
     }
+
+    /// <summary>pg_hba_file_rules: from 16 it names the file of each line (include directives) and numbers the rules in reading order.</summary>
+    private static string ServerRulesSql(int major) => major >= 16
+        ? "select line_number, file_name, error from pg_hba_file_rules order by rule_number nulls last, line_number"
+        : "select line_number, null::text, error from pg_hba_file_rules order by line_number";
 }
 
 /// <summary>

@@ -32,26 +32,29 @@ internal static class HbaTest
             var session = await context.ConnectAsync(host, cancellationToken);
             await using var _ = session as IAsyncDisposable;
             var path = hba.PathFor(session.Server);
-            var live = HbaFile.Parse(BoundHba.ReadBytes(path), session.Server.Major);
-            var desired = HbaFile.Parse(hba.Candidate(live), session.Server.Major);
+            // Rules in the order the server reads them: pg_hba.conf and (16+) the files it includes.
+            var live = BoundHba.LoadSet(path, session.Server.Major);
+            var target = hba.TargetIn(live);
+            var desired = live.With(target.Path, hba.Candidate(target.File), session.Server.Major);
+            var rendered = target.IsMain ? "the rendered pg_hba.conf" : $"the rendered {target.Path}";
             context.Output.WriteLine($"host \"{host.Host.Name}\": {connection.Describe()}");
-            context.Output.WriteLine("  desired: " + Describe(desired, connection, "the rendered pg_hba.conf", hba.Section.Rules));
-            context.Output.WriteLine("  live:    " + Describe(live, connection, path, null));
+            context.Output.WriteLine("  desired: " + Describe(desired.Rules, connection, rendered, hba.Section.Rules));
+            context.Output.WriteLine("  live:    " + Describe(live.Rules, connection, path, null));
         }
         return 0;
     }
 
-    private static string Describe(HbaFile file, HbaConnection connection, string where, IReadOnlyList<HbaRule>? managed)
+    private static string Describe(IReadOnlyList<HbaFileRule> rules, HbaConnection connection, string where, IReadOnlyList<HbaRule>? managed)
     {
-        var match = HbaMatcher.FirstMatch([.. file.Rules.Select(r => r.Rule)], connection);
+        var match = HbaMatcher.FirstMatch([.. rules.Select(r => r.Rule)], connection);
         if (match is not { } m)
         {
             return $"no rule in {where} matches: the connection is rejected";
         }
-        var rule = file.Rules[m];
+        var rule = rules[m];
         var index = managed is null ? -1 : managed.ToList().FindIndex(r => r.Key == rule.Rule.Key);
         var address = index >= 0 ? $"hba.rule[{index}], " : "";
         var verdict = rule.Rule.Method == "reject" ? "the connection is rejected" : $"method {rule.Rule.Method}";
-        return $"{address}line {rule.Line} of {where}: {rule.Rule.Describe()} → {verdict}";
+        return $"{address}line {rule.Line} of {rule.File ?? where}: {rule.Rule.Describe()} → {verdict}";
     }
 }

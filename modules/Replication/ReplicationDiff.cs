@@ -24,7 +24,14 @@ public enum PasswordState
 
 public sealed record DesiredSlot(string Name, string Type, bool ReserveWal, string? Plugin, string? Database, bool Present);
 
-public sealed record LiveSlot(string Name, string Type, string? Plugin, string? Database, bool Active, int? ActivePid, string? WalStatus, long? RetainedBytes);
+public sealed record LiveSlot(string Name, string Type, string? Plugin, string? Database, bool Active, int? ActivePid, string? WalStatus, long? RetainedBytes)
+{
+    /// <summary>PostgreSQL 17+: why the slot was invalidated (wal_removed, rows_removed, wal_level_insufficient; 18: idle_timeout).</summary>
+    public string? Invalidation { get; init; }
+
+    /// <summary>PostgreSQL 17+: a standby's slot kept in step with the primary's by slot synchronisation; not the operator's to drop.</summary>
+    public bool Synced { get; init; }
+}
 
 public abstract record ReplicationAction;
 
@@ -176,12 +183,22 @@ public static class ReplicationDiff
         {
             foreach (var l in live.Values.Where(l => !desired.Any(d => d.Name == l.Name)).OrderBy(l => l.Name, StringComparer.Ordinal))
             {
+                if (l.Synced)
+                {
+                    // The server refuses to drop it ("synchronized from the primary server"); the primary owns it.
+                    diff.Warn($"slots.{l.Name}", "not pruned: synchronized from the primary (synced = true); drop it on the primary");
+                    continue;
+                }
                 Drop(diff, $"slots.{l.Name}", l, "not in the manifest (slotsPrune: true)");
             }
         }
         foreach (var l in live.Values.OrderBy(l => l.Name, StringComparer.Ordinal))
         {
-            if (l.WalStatus is "lost" or "unreserved")
+            if (l.Invalidation is { } reason)
+            {
+                diff.Warn($"slots.{l.Name}", $"invalidated ({reason}{(l.WalStatus is null ? "" : $", wal_status {l.WalStatus}")}): its consumer must be rebuilt");
+            }
+            else if (l.WalStatus is "lost" or "unreserved")
             {
                 diff.Warn($"slots.{l.Name}", $"wal_status is {l.WalStatus}: the WAL this slot needs is {(l.WalStatus == "lost" ? "gone; its consumer must be rebuilt" : "about to be removed")}");
             }

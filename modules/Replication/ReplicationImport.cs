@@ -78,7 +78,7 @@ public sealed partial class ReplicationModule : IImportingModule
         if (context.Wants("slots"))
         {
             var slots = new List<LiveSlot>();
-            await using (var cmd = new NpgsqlCommand(BoundReplication.SlotColumns + " where not temporary order by slot_name", connection))
+            await using (var cmd = new NpgsqlCommand(BoundReplication.SlotQuery(context.Session.Server.Major) + " where not temporary order by slot_name", connection))
             await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
             {
                 while (await reader.ReadAsync(cancellationToken))

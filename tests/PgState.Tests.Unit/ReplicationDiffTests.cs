@@ -83,6 +83,23 @@ public class ReplicationDiffTests
     }
 
     [Fact]
+    public void Prune_leaves_a_slot_synchronised_from_the_primary_and_says_why()
+    {
+        var diff = new Diff<ReplicationAction>("replication");
+        ReplicationDiff.DiffSlots([],
+            new Dictionary<string, LiveSlot>
+            {
+                ["synced_one"] = new("synced_one", "logical", "pgoutput", "app", false, null, "reserved", 100) { Synced = true },
+                ["stale"] = new("stale", "physical", null, null, false, null, "lost", null) { Invalidation = "wal_removed" },
+            },
+            prune: true, 1L << 30, "10GB", diff);
+        var change = Assert.Single(diff.Changes);
+        Assert.Equal("slots.stale", change.Change.Address);
+        Assert.Contains(diff.Warnings, w => w.Address == "slots.synced_one" && w.Message.Contains("synchronized from the primary", StringComparison.Ordinal));
+        Assert.Contains(diff.Warnings, w => w.Address == "slots.stale" && w.Message == "invalidated (wal_removed, wal_status lost): its consumer must be rebuilt");
+    }
+
+    [Fact]
     public void Scram_verifier_round_trips_and_differs_per_salt()
     {
         var a = Scram.NewVerifier("pw");

@@ -95,7 +95,13 @@ internal sealed partial class ImportCommand(IOContext io, HostWorkflow workflow,
         await using var session = await HostSession.OpenAsync(args.Connection, ProcessRunner.Default, io.Environment, cancellationToken);
         Timings.Mark("connected");
         var hostName = args.Name ?? Importers.Select(m => m.HostNameHints(session)).FirstOrDefault(h => h.Count > 0)?[0] ?? MachineName();
-        var context = new ImportContext(session, hostName, args.Sections, args.Values, session.Facts);
+        var context = new ImportContext(session, hostName, args.Sections, args.Values, session.Facts, path =>
+        {
+            var result = new ManifestLoader(io.Environment).Load([path]);
+            return (result.Hosts, result.Diagnostics.HasErrors
+                ? result.Diagnostics.Items.First(d => d.Severity == Engine.Diagnostics.Severity.Error).Message
+                : null);
+        });
         var fields = new List<ImportedField>();
         foreach (var importer in Importers)
         {

@@ -46,7 +46,7 @@ internal sealed class ValidateCommand(IOContext io, HostWorkflow workflow)
                     var diagnostics = new DiagnosticBag();
                     PlanEngine.ValidateServer(session, diagnostics, forApply: false);
                     await PlanEngine.PlanAsync(host, session, diagnostics, cancellationToken);
-                    workflow.Print(diagnostics, args.Format);
+                    workflow.Print(diagnostics, args.Format, host.Host.Document.Position);
                     ok &= !diagnostics.HasErrors;
                 }
                 catch (PgStateException e)

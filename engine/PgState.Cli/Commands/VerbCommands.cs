@@ -12,6 +12,13 @@ internal static class VerbCommands
         foreach (var verb in verbs)
         {
             var parent = roots.TryGetValue(verb.Path[0], out var existing) ? existing : roots[verb.Path[0]] = new Command(verb.Path[0], GroupDescription(verb.Path[0]));
+            if (verb.Path.Count == 1)
+            {
+                // A verb named by its group alone (restore NAME --to DIR beside restore drill NAME): the group command runs it.
+                Configure(parent, io, workflow, verb);
+                parent.Description = verb.Description;
+                continue;
+            }
             for (var i = 1; i < verb.Path.Count - 1; i++)
             {
                 var next = parent.Subcommands.FirstOrDefault(c => c.Name == verb.Path[i]);
@@ -38,6 +45,12 @@ internal static class VerbCommands
     private static Command Make(IOContext io, HostWorkflow workflow, Verb verb)
     {
         var command = new Command(verb.Path[^1], verb.Description);
+        Configure(command, io, workflow, verb);
+        return command;
+    }
+
+    private static void Configure(Command command, IOContext io, HostWorkflow workflow, Verb verb)
+    {
         var getters = new List<(string Name, Func<ParseResult, object?> Get)>();
         foreach (var p in verb.Parameters)
         {
@@ -108,6 +121,5 @@ internal static class VerbCommands
                 io.Output, io.Error, io.Environment, io.ErrorIsTerminal);
             return await verb.Run(context, ct);
         });
-        return command;
     }
 }

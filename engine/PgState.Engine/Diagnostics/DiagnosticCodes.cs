@@ -81,4 +81,8 @@ public static class DiagnosticCodes
     public static readonly DiagnosticCode BadSchedule = new("PGS504", "a backup schedule is not a valid OnCalendar expression");
     public static readonly DiagnosticCode UnsafeSchedulePath = new("PGS505", "a path written into a unit or cron file has characters those files cannot carry");
     public static readonly DiagnosticCode BadDrill = new("PGS506", "a restore drill setting is invalid");
+    public static readonly DiagnosticCode DrillTargetFormat = new("PGS507", "a drill target is not latest, a timestamp with a time zone, or DURATION ago");
+    public static readonly DiagnosticCode DrillTargetBeforeBackup = new("PGS508", "a drill target lies before every backup that could reach it");
+    public static readonly DiagnosticCode DrillProbeNotSelect = new("PGS509", "a drill probe is not one read-only query");
+    public static readonly DiagnosticCode DrillWorkDirectory = new("PGS510", "a drill work directory is the data directory, inside it, or inside the archive");
 }

@@ -10,7 +10,7 @@ namespace PgState.Engine.Host;
 /// and a lock file on this machine, both keyed on the server itself (system identifier and data
 /// directory), not on the manifest's name, so two manifests for one server never apply at once.
 /// </summary>
-public sealed class ApplyLock : IAsyncDisposable
+internal sealed class ApplyLock : IAsyncDisposable
 {
     private const int SharingViolation = unchecked((int)0x80070020);
 

@@ -22,7 +22,10 @@ public sealed class CatalogQuery<T>
 /// </summary>
 public sealed class CatalogReads
 {
-    private readonly List<(string Sql, IReadOnlyList<object?> Parameters, Action<NpgsqlDataReader> Read, Action Reset, Action Done)> _queries = [];
+    private readonly List<(string Sql, IReadOnlyList<object?> Parameters, Action<NpgsqlDataReader> Read, Action Reset, Action Done, string? Owner)> _queries = [];
+
+    /// <summary>Who declares the next queries (the engine sets each module's name), so a failing query can be named.</summary>
+    public string? Owner { get; set; }
 
     public int Count => _queries.Count;
 
@@ -32,7 +35,7 @@ public sealed class CatalogReads
     public CatalogQuery<T> Add<T>(string sql, Func<NpgsqlDataReader, T> row, IReadOnlyList<object?> parameters)
     {
         var query = new CatalogQuery<T>();
-        _queries.Add((sql, parameters, r => query.Add(row(r)), query.Clear, () => query.Executed = true));
+        _queries.Add((sql, parameters, r => query.Add(row(r)), query.Clear, () => query.Executed = true, Owner));
         return query;
     }
 
@@ -43,7 +46,7 @@ public sealed class CatalogReads
             return;
         }
         await using var batch = new NpgsqlBatch(connection);
-        foreach (var (sql, parameters, _, reset, _) in _queries)
+        foreach (var (sql, parameters, _, reset, _, _) in _queries)
         {
             reset();
             var command = new NpgsqlBatchCommand(sql);
@@ -53,18 +56,36 @@ public sealed class CatalogReads
             }
             batch.BatchCommands.Add(command);
         }
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        for (var i = 0; i < _queries.Count; i++)
+        var current = 0;
+        try
         {
-            if (i > 0 && !await reader.NextResultAsync(cancellationToken))
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            for (; current < _queries.Count; current++)
             {
-                throw new InvalidOperationException("the catalog batch returned fewer results than queries");
+                if (current > 0 && !await reader.NextResultAsync(cancellationToken))
+                {
+                    throw new InvalidOperationException("the catalog batch returned fewer results than queries");
+                }
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    _queries[current].Read(reader);
+                }
+                _queries[current].Done();
             }
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                _queries[i].Read(reader);
-            }
-            _queries[i].Done();
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedTable
+            or PostgresErrorCodes.UndefinedFunction or PostgresErrorCodes.UndefinedObject)
+        {
+            // A catalog this pgstate does not know (a column or view gone in a newer server): name who asked.
+            var index = e.BatchCommand is { } failed && batch.BatchCommands.IndexOf(failed) is var i and >= 0 ? i : Math.Min(current, _queries.Count - 1);
+            throw new CatalogQueryException(_queries[index].Owner, e);
         }
     }
+}
+
+/// <summary>A declared catalog query the server refused (42703 undefined column, 42P01 undefined table …), with the module that declared it.</summary>
+public sealed class CatalogQueryException(string? owner, PostgresException inner)
+    : Exception($"the {owner ?? "engine"} module's catalog query failed: {inner.SqlState}: {inner.MessageText}", inner)
+{
+    public string? Owner { get; } = owner;
 }

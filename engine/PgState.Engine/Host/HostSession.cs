@@ -36,6 +36,13 @@ public interface IHostSession
     Task<NpgsqlConnection> OpenDatabaseAsync(string database, CancellationToken cancellationToken);
 }
 
+/// <summary>The PostgreSQL majors this pgstate supports: older servers are refused, newer ones get a warning.</summary>
+public static class SupportedMajors
+{
+    public const int Oldest = 13;
+    public const int Newest = 18;
+}
+
 /// <summary>What the server says about itself, read once per connection.</summary>
 public sealed record ServerInfo(
     int VersionNum,
@@ -60,7 +67,7 @@ public sealed record ServerInfo(
 }
 
 /// <summary>Opens and owns the connection to one host; knows how to reload and restart the server.</summary>
-public sealed class HostSession : IHostSession, IAsyncDisposable
+internal sealed class HostSession : IHostSession, IAsyncDisposable
 {
     /// <summary>Settings every pgstate session pins, whatever the role or database says (quoting relies on them).</summary>
     public const string PinnedOptions = "-c standard_conforming_strings=on -c search_path=pg_catalog -c client_min_messages=warning";
@@ -191,6 +198,11 @@ public sealed class HostSession : IHostSession, IAsyncDisposable
         {
             SystemIdentifier = ReadSystemIdentifier(dataDirectory),
         };
+        // Test-only: plan against a server as if it were another version (how the tests reach PostgreSQL 19's code paths).
+        if (Environment("PGSTATE_TEST_SERVER_VERSION_NUM") is { Length: > 0 } pretend && int.TryParse(pretend, NumberStyles.None, CultureInfo.InvariantCulture, out var num))
+        {
+            Server = Server with { VersionNum = num, Version = $"{num / 10000}.{num % 10000} (PGSTATE_TEST_SERVER_VERSION_NUM; really {Server.Version})" };
+        }
     }
 
     /// <summary>The first 8 bytes of global/pg_control: the cluster's system identifier (little-endian on x86_64 and aarch64).</summary>

@@ -4,14 +4,14 @@ using PgState.Engine.Host;
 
 namespace PgState.Engine.Manifests;
 
-public sealed record LoadResult(IReadOnlyList<HostManifest> Hosts, DiagnosticBag Diagnostics);
+internal sealed record LoadResult(IReadOnlyList<HostManifest> Hosts, DiagnosticBag Diagnostics);
 
 /// <summary>
 /// Loads manifest files (or directories of *.yaml / *.yml), several documents per file, checks every
 /// document against the schema and for hostile values, and reports all problems at once. Only
 /// regular files up to <see cref="MaxFileBytes"/> are read: a FIFO or /dev/zero is refused, not read.
 /// </summary>
-public sealed class ManifestLoader(Func<string, string?> environment)
+internal sealed class ManifestLoader(Func<string, string?> environment)
 {
     public const int MaxFileBytes = 16 * 1024 * 1024;
 

@@ -4,14 +4,14 @@ using PgState.Engine.Resources;
 namespace PgState.Engine.Planning;
 
 /// <summary>Which server a plan was computed against: apply of a saved plan refuses another one.</summary>
-public sealed record PlanTarget(string? SystemIdentifier, string DataDirectory, int Port, string Version)
+internal sealed record PlanTarget(string? SystemIdentifier, string DataDirectory, int Port, string Version)
 {
     public string Describe() => $"system identifier {SystemIdentifier ?? "unknown"}, data directory {(DataDirectory.Length > 0 ? DataDirectory : "unknown")}, port {Port}";
 }
 
 /// <summary>The working plan for one host: ordered changes, pending activations, warnings and
 /// the fingerprint of the live state it was computed from.</summary>
-public sealed record HostPlan(
+internal sealed record HostPlan(
     string Host,
     string Target,
     IReadOnlyList<ResourceChange> Changes,

@@ -9,16 +9,16 @@ using PgState.Engine.Resources;
 namespace PgState.Engine.Planning;
 
 /// <summary>One host's manifest bound to every module that uses it, with the facts they published.</summary>
-public sealed record BoundHost(HostManifest Host, IReadOnlyList<IBound> Modules, FactBag Facts, HostPaths Paths)
+internal sealed record BoundHost(HostManifest Host, IReadOnlyList<IBound> Modules, FactBag Facts, HostPaths Paths)
 {
     public IEnumerable<IBoundModule> Resources => Modules.OfType<IBoundModule>();
 
     public VerbHost ForVerb() => new(Host, Modules, Facts, Paths);
 }
 
-public sealed record FailedChange(ResourceChange Change, string Error);
+internal sealed record FailedChange(ResourceChange Change, string Error);
 
-public sealed record ApplyResult(
+internal sealed record ApplyResult(
     IReadOnlyList<ResourceChange> Applied,
     FailedChange? Failed,
     IReadOnlyList<ResourceChange> NotAttempted,
@@ -36,13 +36,13 @@ public sealed record ApplyResult(
 /// a later module needs it), and checks afterwards that the host agrees with what each module
 /// claimed. Knows no concern by name.
 /// </summary>
-public sealed class PlanEngine(IReadOnlyList<IModule> modules)
+internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
 {
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Lowest and highest PostgreSQL major this pgstate is tested against.</summary>
-    public const int OldestMajor = 13;
-    public const int NewestMajor = 18;
+    public const int OldestMajor = SupportedMajors.Oldest;
+    public const int NewestMajor = SupportedMajors.Newest;
 
     public IReadOnlyList<IModule> Modules { get; } = [.. modules.OrderBy(m => m.Order)];
 
@@ -101,9 +101,20 @@ public sealed class PlanEngine(IReadOnlyList<IModule> modules)
         var reads = new CatalogReads();
         foreach (var module in resources)
         {
+            reads.Owner = module.Name;
             module.DeclareReads(reads, session.Server);
         }
-        await reads.ExecuteAsync(session.Connection, cancellationToken);
+        try
+        {
+            await reads.ExecuteAsync(session.Connection, cancellationToken);
+        }
+        catch (CatalogQueryException e)
+        {
+            var target = session.Server;
+            throw new PgStateException(e.Message + (target.Major > NewestMajor
+                ? $". PostgreSQL {target.Version} is newer than {NewestMajor}, the newest version this pgstate knows, and its catalogs changed: use a pgstate that supports PostgreSQL {target.Major}"
+                : $" (PostgreSQL {target.Version})"), e);
+        }
         Timings.Mark($"catalog batch ({reads.Count} queries)");
         var states = new List<(IBoundModule Module, IModuleState State)>();
         foreach (var module in resources)

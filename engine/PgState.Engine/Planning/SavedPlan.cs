@@ -9,13 +9,13 @@ using PgState.Engine.Resources;
 namespace PgState.Engine.Planning;
 
 /// <summary>A manifest a saved plan was made from, with the hash of its bytes.</summary>
-public sealed record SavedManifest(string Path, string Sha256);
+internal sealed record SavedManifest(string Path, string Sha256);
 
 /// <summary>How the plan connected (command-line overrides), so apply connects the same way.</summary>
-public sealed record SavedOverrides(string? Host, int? Port, string? User);
+internal sealed record SavedOverrides(string? Host, int? Port, string? User);
 
 /// <summary>A plan file as read back: the plans to show, and what apply needs to check staleness and integrity.</summary>
-public sealed record SavedPlan(int FormatVersion, IReadOnlyList<SavedManifest> Manifests, SavedOverrides Overrides, IReadOnlyList<HostPlan> Plans, bool IntegrityChecked);
+internal sealed record SavedPlan(int FormatVersion, IReadOnlyList<SavedManifest> Manifests, SavedOverrides Overrides, IReadOnlyList<HostPlan> Plans, bool IntegrityChecked);
 
 /// <summary>
 /// The saved-plan file format. Version 2: the JSON rendering plus manifest hashes, per-change
@@ -23,7 +23,7 @@ public sealed record SavedPlan(int FormatVersion, IReadOnlyList<SavedManifest> M
 /// all of it, so an edited file is refused rather than applied. One reader per format version;
 /// version 1 files can be shown, not applied. Sensitive values are never stored.
 /// </summary>
-public static class SavedPlanFormat
+internal static class SavedPlanFormat
 {
     public const int CurrentVersion = 2;
     public const int MaxFileBytes = 64 * 1024 * 1024;

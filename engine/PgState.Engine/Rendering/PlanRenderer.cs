@@ -5,7 +5,7 @@ using PgState.Engine.Resources;
 
 namespace PgState.Engine.Rendering;
 
-public enum OutputFormat
+internal enum OutputFormat
 {
     Text,
     Markdown,
@@ -209,7 +209,7 @@ internal static class PlanRenderer
     public static string RenderJson(IReadOnlyList<HostPlan> plans) => RenderJson(plans, null, null);
 
     /// <summary>The JSON plan; with manifests it is a saved plan that `apply plan.json` can check.</summary>
-    public static string RenderJson(IReadOnlyList<HostPlan> plans, IReadOnlyList<SavedManifest>? manifests, SavedOverrides? overrides)
+    public static string RenderJson(IReadOnlyList<HostPlan> plans, IReadOnlyList<SavedManifest>? manifests, SavedOverrides? overrides, bool fleet = false)
     {
         var digest = manifests is null ? null : SavedPlanFormat.Digest(manifests, overrides ?? new SavedOverrides(null, null, null), plans);
         using var stream = new MemoryStream();
@@ -217,6 +217,10 @@ internal static class PlanRenderer
         {
             w.WriteStartObject();
             w.WriteNumber("formatVersion", FormatVersion);
+            if (fleet)
+            {
+                FleetRenderer.WriteSummary(w, plans);
+            }
             if (digest is not null)
             {
                 w.WriteString("digest", digest);

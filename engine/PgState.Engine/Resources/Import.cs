@@ -9,7 +9,8 @@ public sealed class ImportContext(
     string hostName,
     IReadOnlySet<string>? sections,
     IReadOnlyDictionary<string, object?> values,
-    FactBag facts)
+    FactBag facts,
+    Func<string, (IReadOnlyList<HostManifest> Hosts, string? Error)> loadManifest)
 {
     private readonly List<string> _notes = [];
 
@@ -32,6 +33,12 @@ public sealed class ImportContext(
     public string? String(string name) => values.GetValueOrDefault(name) as string;
 
     public void Note(string note) => _notes.Add(note);
+
+    /// <summary>
+    /// Loads a manifest file as `pgstate validate` would (schema, hostile values): the hosts it declares,
+    /// or the first error. Modules see only the contract; the CLI owns the loader.
+    /// </summary>
+    public (IReadOnlyList<HostManifest> Hosts, string? Error) LoadManifest(string path) => loadManifest(path);
 }
 
 /// <summary>One field of spec, as an import writes it; Order places it among the others (the examples' order).</summary>

@@ -2,10 +2,27 @@ using PgState.Tests.Infrastructure;
 
 namespace PgState.Tests.Archiving;
 
-/// <summary>Restart-only settings: pending under policy never, restarted under policy allowed.</summary>
-[Collection(SharedClusterB.Name)]
-public class RestartTests(ClusterFixture fixture) : IAsyncLifetime
+/// <summary>Restart-only settings on every major: pending under policy never, restarted under policy allowed.</summary>
+public abstract class RestartTests(ClusterFixture fixture) : IAsyncLifetime
 {
+    [Collection(Majors.Pg13)]
+    public sealed class Pg13(ClusterFixture<Major13> f) : RestartTests(f);
+
+    [Collection(Majors.Pg14)]
+    public sealed class Pg14(ClusterFixture<Major14> f) : RestartTests(f);
+
+    [Collection(Majors.Pg15)]
+    public sealed class Pg15(ClusterFixture<Major15> f) : RestartTests(f);
+
+    [Collection(Majors.Pg16)]
+    public sealed class Pg16(ClusterFixture<Major16> f) : RestartTests(f);
+
+    [Collection(Majors.Pg17)]
+    public sealed class Pg17(ClusterFixture<Major17> f) : RestartTests(f);
+
+    [Collection(Majors.Pg18)]
+    public sealed class Pg18(ClusterFixture<Major18> f) : RestartTests(f);
+
     private readonly ScratchCluster _cluster = fixture.Cluster;
 
     public Task InitializeAsync() => fixture.BeginAsync(GetType());

@@ -5,18 +5,30 @@ using PgState.Tests.Infrastructure;
 
 namespace PgState.Tests.Backups;
 
-/// <summary>Real pg_basebackup and pg_verifybackup against a scratch cluster; a restore proves the backup.</summary>
-[Collection(SharedClusterB.Name)]
-public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
+/// <summary>
+/// The backup proof on every major Debian's client tools (15) can back up — 13, 14, 15: a real
+/// pg_basebackup and pg_verifybackup, and a restore started with the server's own pg_ctl.
+/// BackupToolTests covers the newer majors, which need newer tools.
+/// </summary>
+public abstract class BackupRestoreTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
 {
+    [Collection(Majors.Pg13)]
+    public sealed class Pg13(ClusterFixture<Major13> f) : BackupRestoreTests(f);
+
+    [Collection(Majors.Pg14)]
+    public sealed class Pg14(ClusterFixture<Major14> f) : BackupRestoreTests(f);
+
+    [Collection(Majors.Pg15)]
+    public sealed class Pg15(ClusterFixture<Major15> f) : BackupRestoreTests(f);
+
     private readonly ScratchCluster _cluster = fixture.Cluster;
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
 
     public Task InitializeAsync() => fixture.BeginAsync(GetType());
 
     Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
-    private readonly TempDir _dir = new();
-
-    public void Dispose() => _dir.Dispose();
 
     private string Dest => Path.Combine(_dir.Path, "backups");
 
@@ -42,7 +54,9 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
         var backup = Assert.Single(Finished());
         Assert.True(File.Exists(Path.Combine(backup, "backup_manifest")));
         Assert.Empty(Directory.GetDirectories(Dest, "*.partial"));
-        var verify = await ProcessRunner.Default.RunAsync(Path.Combine(_cluster.BinDirectory, "pg_verifybackup"), [backup], check: false);
+        // pg_verifybackup parses the WAL with its own pg_waldump, which reads only its own major's WAL.
+        string[] parseWal = _cluster.Major == PostgresServers.DefaultMajor ? [] : ["--no-parse-wal"];
+        var verify = await ProcessRunner.Default.RunAsync(Path.Combine(_cluster.ClientBinDirectory, "pg_verifybackup"), [.. parseWal, backup], check: false);
         Assert.True(verify.ExitCode == 0, verify.StandardError);
         var status = Status(Dest);
         Assert.True(status.Verified);
@@ -70,6 +84,35 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
             await _cluster.AsServerUserAsync(Path.Combine(_cluster.BinDirectory, "pg_ctl"), ["-D", restore, "-m", "immediate", "-w", "stop"], check: false);
         }
     }
+}
+
+/// <summary>Backup runs, verification, retention and schedules: pgstate's own logic, on Debian's server.</summary>
+[Collection(SharedClusterB.Name)]
+public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
+{
+    private readonly ScratchCluster _cluster = fixture.Cluster;
+
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
+
+    private string Dest => Path.Combine(_dir.Path, "backups");
+
+    private string Manifest(string backupExtra = "", string schedule = "*-*-* 02:30:00", string scheduler = "systemd") =>
+        _dir.Write("backup.yaml", _cluster.Manifest("db",
+            $"  backupScheduling: {{unitDirectory: {_dir.Path}/units, cronDirectory: {_dir.Path}/cron, pgstatePath: {Path.Combine(AppContext.BaseDirectory, "pgstate")}, manifestPath: {_dir.Path}/backup.yaml}}\n" +
+            $"  backups:\n    - {{name: nightly, schedule: \"{schedule}\", destination: {Dest}, scheduler: {scheduler}{backupExtra}}}"));
+
+    private static BackupStatus Status(string dest) => BackupRunner.ReadStatus(Path.Combine(dest, ".pgstate-status-nightly.json"))!;
+
+    private List<string> Finished() => [.. Directory.GetDirectories(Dest).Where(d => !d.EndsWith(".partial", StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
+
+    /// <summary>Backup directories are named by the second they start: wait for a fresh second.</summary>
+    private static async Task NextSecondAsync() => await Task.Delay(1100 - DateTime.UtcNow.Millisecond);
 
     [Fact]
     public async Task A_flipped_byte_fails_verification_and_the_status_says_so()
@@ -161,6 +204,30 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
         Assert.Equal(0, (await CliRunner.RunAsync("plan", cron)).ExitCode);
     }
 
+    /// <summary>Files pgstate did not write for this host are never changed or removed; another host's schedule in the same folder is left alone.</summary>
+    [Fact]
+    public async Task Foreign_and_other_hosts_files_in_the_unit_folder_are_left_alone()
+    {
+        var units = Path.Combine(_dir.Path, "units");
+        Directory.CreateDirectory(units);
+        var foreign = Path.Combine(units, "pgstate-backup-db-nightly.service");
+        File.WriteAllText(foreign, "[Service]\nExecStart=/usr/local/bin/someone-elses-job\n");
+        var otherHost = Path.Combine(units, "pgstate-backup-db2-nightly.timer");
+        File.WriteAllText(otherHost, "# Written by pgstate for host db2 from manifest /etc/pgstate/db2.yaml: schedule\n");
+        var oldName = Path.Combine(units, "pgstate-backup-nightly.timer");
+        File.WriteAllText(oldName, "# Written by pgstate for host db: schedule of base backup \"nightly\".\n");
+        var file = Manifest();
+        var plan = await CliRunner.RunAsync("plan", file);
+        Assert.True(plan.ExitCode == 2, plan.ToString());
+        Assert.Contains($"{foreign} exists and was not written by pgstate for host db: pgstate leaves it alone", plan.Stdout);
+        Assert.Contains("- backups.nightly.timer", plan.Stdout);                  // the old name this host wrote goes …
+        Assert.DoesNotContain("db2", plan.Stdout);                                 // … another host's file is not even mentioned
+        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
+        Assert.Equal("[Service]\nExecStart=/usr/local/bin/someone-elses-job\n", File.ReadAllText(foreign));
+        Assert.True(File.Exists(otherHost));
+        Assert.False(File.Exists(oldName));
+    }
+
     [Fact]
     public async Task Bad_OnCalendar_is_a_validation_error_with_its_position()
     {
@@ -168,5 +235,37 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
         var result = await CliRunner.RunAsync("validate", file);
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"{file}:10:33: backup nightly: schedule \"every full moon\" is not a valid systemd OnCalendar expression", result.Stderr);
+    }
+
+    [Fact]
+    public async Task Backup_older_than_its_schedule_allows_fails_and_drift_reports_it()
+    {
+        var dest = Path.Combine(_dir.Path, "backups");
+        Directory.CreateDirectory(dest);
+        var file = _dir.Write("age.yaml", _cluster.Manifest("db", $"  backupScheduling: {{unitDirectory: {_dir.Path}/units, cronDirectory: {_dir.Path}/cron}}\n" +
+            $"  backups:\n    - {{name: nightly, schedule: \"*-*-* 02:30:00\", destination: {dest}}}\n"));
+        var old = DateTime.UtcNow.AddDays(-3);
+        var backup = Path.Combine(dest, old.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(backup);
+        File.WriteAllText(backup + ".verified", "x");
+        File.SetLastWriteTimeUtc(backup + ".verified", old);
+        File.WriteAllText(Path.Combine(dest, ".pgstate-status-nightly.json"),
+            $"{{\"name\":\"nightly\",\"backup\":\"{backup}\",\"startedUtc\":\"{old:O}\",\"endedUtc\":\"{old:O}\",\"bytes\":1,\"verified\":true,\"verification\":\"ok\",\"error\":null}}");
+        Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
+
+        var result = await CliRunner.RunAsync("check", "--format", "json", file);
+        Assert.Equal(2, result.ExitCode);
+        using var json = System.Text.Json.JsonDocument.Parse(result.Stdout);
+        var check = json.RootElement.GetProperty("hosts")[0].GetProperty("checks").EnumerateArray()
+            .Select(c => (Id: c.GetProperty("id").GetString()!, Status: c.GetProperty("status").GetString()!, Message: c.GetProperty("message").GetString()!))
+            .Single(c => c.Id == "backup:nightly");
+        Assert.Equal("fail", check.Status);
+        Assert.Contains("h old; the schedule \"*-*-* 02:30:00\" allows 37 h", check.Message);
+
+        var metrics = Path.Combine(_dir.Path, "m.prom");
+        var drift = await CliRunner.RunAsync("drift", "--metrics", metrics, file);
+        Assert.Equal(2, drift.ExitCode);
+        Assert.Contains("pgstate_check_status{host=\"db\",check=\"backup:nightly\"} 2", File.ReadAllText(metrics));
+        Assert.Contains("FAIL    backup:nightly", drift.Stdout);
     }
 }

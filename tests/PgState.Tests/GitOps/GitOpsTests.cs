@@ -99,6 +99,55 @@ public partial class GitOpsTests(ClusterFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_read_only_lock_directory_is_an_error_that_says_so_not_a_busy_lock()
+    {
+        var file = Manifest("  settings:\n    archive_timeout: 7min");
+        var result = await CliRunner.RunAsync(["apply", "--auto-approve", file], new Dictionary<string, string> { ["PGSTATE_LOCK_DIR"] = "/proc/pgstate-lock" });
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("cannot create the apply lock file /proc/pgstate-lock/", result.Stderr);
+        Assert.DoesNotContain("another pgstate apply is running", result.Stderr);
+        Assert.Equal("0", await _cluster.ShowAsync("archive_timeout"));
+    }
+
+    [Fact]
+    public async Task Apply_refuses_a_server_whose_data_directory_is_not_the_manifests()
+    {
+        var file = _dir.Write("other-dir.yaml", _cluster.Manifest("db", "  settings:\n    archive_timeout: 7min").Replace($"dataDirectory: {_cluster.DataDirectory}", "dataDirectory: /var/lib/pgsql/17/data"));
+        var plan = await CliRunner.RunAsync("plan", file);
+        Assert.Equal(2, plan.ExitCode);
+        Assert.Contains("/var/lib/pgsql/17/data is not the server's data directory", plan.Stdout);
+        var apply = await CliRunner.RunAsync("apply", "--auto-approve", file);
+        Assert.Equal(1, apply.ExitCode);
+        Assert.Contains("apply refuses to change a server the manifest does not describe", apply.Stderr);
+        Assert.Equal("0", await _cluster.ShowAsync("archive_timeout"));
+    }
+
+    [Fact]
+    public async Task A_server_that_goes_away_mid_apply_gets_a_report_of_what_was_applied()
+    {
+        var file = Manifest("  settings:\n    archive_timeout: 7min\n    work_mem: 9MB\n  slots:\n    - {name: gone_a}\n");
+        var run = PgStateBinary.RunAsync(["apply", "--auto-approve", file],
+            new Dictionary<string, string> { ["PGSTATE_TEST_PAUSE_AT"] = "after settings.archive_timeout", ["PGSTATE_TEST_PAUSE_MS"] = "3000" });
+        await Task.Delay(1500);
+        await _cluster.AsServerUserAsync(Path.Combine(_cluster.BinDirectory, "pg_ctl"), ["-D", _cluster.DataDirectory, "-m", "immediate", "-w", "stop"]);
+        var result = await run;
+        try
+        {
+            Assert.Equal(1, result.ExitCode);
+            Assert.Contains("Apply failed. Changes applied:", result.StandardOutput);
+            Assert.Contains("✓ settings.archive_timeout", result.StandardOutput);
+            Assert.Contains("✗ settings.work_mem", result.StandardOutput);
+            Assert.Contains("· slots.gone_a", result.StandardOutput);
+            Assert.DoesNotContain("internal error", result.StandardError);
+        }
+        finally
+        {
+            await _cluster.AsServerUserAsync(Path.Combine(_cluster.BinDirectory, "pg_ctl"),
+                ["-D", _cluster.DataDirectory, "-o", $"-k {_cluster.SocketDirectory} -p {_cluster.Port} -c listen_addresses=127.0.0.1 -c fsync=off", "-l", _cluster.LogFile, "-w", "-t", "60", "start"]);
+        }
+    }
+
+    [Fact]
     public async Task A_change_that_fails_half_way_reports_applied_failed_and_not_attempted()
     {
         var ok = Path.Combine(_dir.Path, "ok-dir");
@@ -215,12 +264,18 @@ public partial class GitOpsTests(ClusterFixture fixture) : IAsyncLifetime
         {
             var stream = new YamlStream();
             stream.Load(new StringReader(File.ReadAllText(file)));
-            var root = Assert.IsType<YamlMappingNode>(stream.Documents.Single().RootNode);
-            Assert.True(root.Children.Count > 0, file);
+            var root = stream.Documents.Single().RootNode;
+            if (Path.GetDirectoryName(file)!.EndsWith("ansible", StringComparison.Ordinal) && root is YamlSequenceNode plays)
+            {
+                // An Ansible playbook: a list of plays, each naming its hosts and tasks.
+                Assert.All(plays.Children, p => Assert.Contains("hosts", Assert.IsType<YamlMappingNode>(p).Children.Keys.Select(k => k.ToString())));
+                continue;
+            }
+            Assert.True(Assert.IsType<YamlMappingNode>(root).Children.Count > 0, file);
         }
         foreach (var unit in Directory.GetFiles(Path.Combine(dir, "systemd")))
         {
-            Assert.Matches(unit.EndsWith(".timer", StringComparison.Ordinal) ? @"\[Timer\][\s\S]*OnCalendar=" : @"\[Service\][\s\S]*ExecStart=/usr/local/bin/pgstate drift", File.ReadAllText(unit));
+            Assert.Matches(unit.EndsWith(".timer", StringComparison.Ordinal) ? @"\[Timer\][\s\S]*OnCalendar=" : @"\[Service\][\s\S]*ExecStart=/usr/bin/pgstate drift", File.ReadAllText(unit));
         }
     }
 }

@@ -85,7 +85,7 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
         text = Regex.Replace(text, @"^  connection: \{.*\}$", $"  connection: {{host: {_cluster.SocketDirectory}, port: {Port}, user: postgres}}", RegexOptions.Multiline);
         text = Regex.Replace(text, @"^  dataDirectory: .*$", $"  dataDirectory: {_cluster.DataDirectory}", RegexOptions.Multiline);
         text = Regex.Replace(text, @"^  restart:( \{.*\})?[^\n]*\n(    [^\n]*\n)*", "  restart: {policy: never}\n", RegexOptions.Multiline);
-        foreach (var path in new[] { "/pg_archive", "/var/lib/pgsql/backups", "/mnt/server/archivedir" })
+        foreach (var path in new[] { "/pg_archive", "/var/lib/pgsql/backups", "/var/lib/pgsql/drills", "/mnt/server/archivedir" })
         {
             text = text.Replace(path, _dir.Path + path.Replace('/', '_'), StringComparison.Ordinal);
         }
@@ -147,6 +147,10 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
                 Assert.Contains("name: nightly", text);
                 Assert.Contains("retention: {count: 7, maxAge: 14d}", text);
                 Assert.Contains("/var/lib/pgsql/backups".Replace('/', '_'), text);
+                break;
+            case "restore-drill.yaml":
+                Assert.Contains("maxRpo: 10min", text);
+                Assert.Contains("name: orders_exist", text);
                 break;
         }
         if (hasSelinux)

@@ -54,7 +54,7 @@ public static class CliRunner
             env[k] = v;
         }
         var io = new IOContext(new StringReader(input ?? ""), stdout, stderr, terminal, terminal,
-            name => env.TryGetValue(name, out var v) ? v : null);
+            name => env.TryGetValue(name, out var v) ? v : null, ErrorIsTerminal: terminal);
         var exit = await new Program(io).RunAsync(args);
         return new CliResult(exit, stdout.ToString(), stderr.ToString());
     }

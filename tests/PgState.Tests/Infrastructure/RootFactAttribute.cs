@@ -15,3 +15,15 @@ public sealed class SelinuxFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>A fact that needs root (it runs jobs as another user, installs packages …); skipped with the reason otherwise.</summary>
+public sealed class RootFactAttribute : FactAttribute
+{
+    public RootFactAttribute()
+    {
+        if (!ScratchCluster.IsRoot)
+        {
+            Skip = "needs root: it runs jobs as the data directory's owner with setpriv, as systemd and cron do (run scripts/test.sh as root)";
+        }
+    }
+}

@@ -6,18 +6,57 @@ using PgState.Engine.Host;
 namespace PgState.Tests.Infrastructure;
 
 /// <summary>
+/// Where the PostgreSQL servers of each major come from: Debian's package for its own major (15 on
+/// Debian 12), scripts/fetch-postgres.sh's cache (npm's @embedded-postgres builds: initdb, pg_ctl,
+/// postgres and their libraries, no client tools) for the others. Client tools are always Debian's.
+/// </summary>
+public static class PostgresServers
+{
+    /// <summary>The majors the version matrix runs on.</summary>
+    public static readonly IReadOnlyList<int> Matrix = [13, 14, 15, 16, 17, 18];
+
+    public static string CacheRoot => Environment.GetEnvironmentVariable("PGSTATE_PG_CACHE") is { Length: > 0 } c ? c : "/var/cache/pgstate-tests/postgres";
+
+    /// <summary>Debian's newest installed major: its server is the default, its client tools serve every cluster.</summary>
+    public static int DefaultMajor { get; } = int.Parse(Path.GetFileName(Path.GetDirectoryName(ClientBinDirectory)!), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Debian's bin directory (psql, pg_basebackup, pg_verifybackup, pg_receivewal …).</summary>
+    public static string ClientBinDirectory => ScratchCluster.FindBinDirectory();
+
+    /// <summary>The server programs of a major: Debian's when it packages that major, else the fetched ones; null when neither is there.</summary>
+    public static string? BinDirectory(int major)
+    {
+        var debian = $"/usr/lib/postgresql/{major}/bin";
+        if (File.Exists(Path.Combine(debian, "initdb")))
+        {
+            return debian;
+        }
+        var fetched = Path.Combine(CacheRoot, major.ToString(System.Globalization.CultureInfo.InvariantCulture), "bin");
+        return File.Exists(Path.Combine(fetched, "initdb")) ? fetched : null;
+    }
+
+    /// <summary>Why a major cannot run here, or null when it can.</summary>
+    public static string? Missing(int major) => BinDirectory(major) is null
+        ? $"PostgreSQL {major} server binaries are not in /usr/lib/postgresql/{major}/bin nor in {CacheRoot}/{major}: run scripts/fetch-postgres.sh (scripts/test.sh does)"
+        : null;
+}
+
+/// <summary>
 /// A real PostgreSQL cluster in a temporary directory: initdb as the postgres user (when the tests
-/// run as root), started with pg_ctl on a Unix socket in that directory and on 127.0.0.1.
+/// run as root), started with pg_ctl on a Unix socket in that directory and on 127.0.0.1. Any
+/// major PostgresServers has: server programs of that major, client tools (psql, pg_basebackup …)
+/// from Debian's package.
 /// </summary>
 public sealed class ScratchCluster : IAsyncDisposable
 {
     private static readonly ProcessRunner Runner = ProcessRunner.Default;
 
-    private ScratchCluster(string root, int port, string bin)
+    private ScratchCluster(string root, int port, string bin, int major)
     {
         Root = root;
         Port = port;
         BinDirectory = bin;
+        Major = major;
     }
 
     public string Root { get; }
@@ -28,7 +67,16 @@ public sealed class ScratchCluster : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The server's own programs (initdb, pg_ctl, postgres) for its major.</summary>
     public string BinDirectory { get; }
+
+    /// <summary>Client tools (psql, pg_basebackup, pg_verifybackup, pg_receivewal): Debian's, whatever the server's major.</summary>
+    public string ClientBinDirectory => PostgresServers.ClientBinDirectory;
+
+    public int Major { get; }
+
+    /// <summary>The fetched builds' libraries (their binaries also find them through RUNPATH $ORIGIN/../lib).</summary>
+    private string? LibraryDirectory => BinDirectory.StartsWith("/usr/", StringComparison.Ordinal) ? null : Path.Combine(Path.GetDirectoryName(BinDirectory)!, "lib");
 
     public string LogFile => Path.Combine(Root, "server.log");
 
@@ -55,13 +103,16 @@ public sealed class ScratchCluster : IAsyncDisposable
             ?? throw new InvalidOperationException("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install the postgresql package (scripts/test.sh does)");
     }
 
-    /// <summary>Creates and starts a cluster. extraOptions go to postgres -c … (the server's command line).</summary>
-    public static async Task<ScratchCluster> StartAsync(params string[] extraOptions)
+    /// <summary>Creates and starts a cluster of Debian's major. extraOptions go to postgres -c … (the server's command line).</summary>
+    public static Task<ScratchCluster> StartAsync(params string[] extraOptions) => StartAsync(PostgresServers.DefaultMajor, extraOptions);
+
+    /// <summary>Creates and starts a cluster of the given major.</summary>
+    public static async Task<ScratchCluster> StartAsync(int major, params string[] extraOptions)
     {
-        var bin = FindBinDirectory();
-        var root = Directory.CreateTempSubdirectory("pgstate-test-").FullName;
+        var bin = PostgresServers.BinDirectory(major) ?? throw new InvalidOperationException(PostgresServers.Missing(major));
+        var root = Directory.CreateTempSubdirectory($"pgstate-test{major}-").FullName;
         File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101);
-        var cluster = new ScratchCluster(root, FreePort(), bin);
+        var cluster = new ScratchCluster(root, FreePort(), bin, major);
         Directory.CreateDirectory(cluster.DataDirectory);
         await cluster.ChownToServerAsync(root);
         await cluster.AsServerUserAsync(Path.Combine(bin, "initdb"), ["-N", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D", cluster.DataDirectory]);
@@ -84,11 +135,14 @@ public sealed class ScratchCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Runs a program as the server's OS user (runuser when root).</summary>
-    public async Task<ProcessResult> AsServerUserAsync(string program, IReadOnlyList<string> args, bool check = true, string? workingDirectory = null) =>
-        IsRoot
-            ? await Runner.RunAsync("runuser", ["-u", "postgres", "--", program, .. args], TimeSpan.FromMinutes(2), check, workingDirectory)
-            : await Runner.RunAsync(program, args, TimeSpan.FromMinutes(2), check, workingDirectory);
+    /// <summary>Runs a program as the server's OS user (runuser when root); the fetched builds get LD_LIBRARY_PATH.</summary>
+    public async Task<ProcessResult> AsServerUserAsync(string program, IReadOnlyList<string> args, bool check = true, string? workingDirectory = null)
+    {
+        List<string> command = LibraryDirectory is { } lib ? ["env", $"LD_LIBRARY_PATH={lib}", program, .. args] : [program, .. args];
+        return IsRoot
+            ? await Runner.RunAsync("runuser", ["-u", "postgres", "--", .. command], TimeSpan.FromMinutes(2), check, workingDirectory)
+            : await Runner.RunAsync(command[0], command[1..], TimeSpan.FromMinutes(2), check, workingDirectory);
+    }
 
     public async Task<NpgsqlConnection> OpenAsync()
     {
@@ -200,6 +254,9 @@ public class ClusterFixture : IAsyncLifetime
 
     protected virtual string[] ServerOptions => [];
 
+    /// <summary>The major of the cluster: Debian's unless a <see cref="ClusterFixture{TMajor}"/> says otherwise.</summary>
+    protected virtual int Major => PostgresServers.DefaultMajor;
+
     /// <summary>Call from each test's InitializeAsync: the first test of a class gets a cluster reset to initdb's state.</summary>
     public async Task BeginAsync(Type testClass)
     {
@@ -218,9 +275,15 @@ public class ClusterFixture : IAsyncLifetime
         }
     }
 
-    public async Task InitializeAsync() => Cluster = await ScratchCluster.StartAsync(ServerOptions);
+    public async Task InitializeAsync() => Cluster = await ScratchCluster.StartAsync(Major, ServerOptions);
 
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        if (Cluster is not null)
+        {
+            await Cluster.DisposeAsync();
+        }
+    }
 }
 
 /// <summary>A cluster that logs every statement (to prove no secret reaches the server log).</summary>

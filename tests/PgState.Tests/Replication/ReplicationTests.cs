@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using PgState.Engine.Host;
 using PgState.Modules.Replication;
 using PgState.Tests.Infrastructure;
@@ -6,12 +5,39 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Replication;
 
 /// <summary>Roles with SCRAM passwords that never show, and slots on a real server that logs every statement.</summary>
-public sealed class ReplicationTests(LoggingClusterFixture fixture) : IClassFixture<LoggingClusterFixture>, IAsyncLifetime
+public abstract class ReplicationTests(ClusterFixture fixture) : IAsyncLifetime
 {
+    [Collection(Majors.Pg13)]
+    public sealed class Pg13(ClusterFixture<Major13> f) : ReplicationTests(f);
+
+    [Collection(Majors.Pg14)]
+    public sealed class Pg14(ClusterFixture<Major14> f) : ReplicationTests(f);
+
+    [Collection(Majors.Pg15)]
+    public sealed class Pg15(ClusterFixture<Major15> f) : ReplicationTests(f);
+
+    [Collection(Majors.Pg16)]
+    public sealed class Pg16(ClusterFixture<Major16> f) : ReplicationTests(f);
+
+    [Collection(Majors.Pg17)]
+    public sealed class Pg17(ClusterFixture<Major17> f) : ReplicationTests(f);
+
+    [Collection(Majors.Pg18)]
+    public sealed class Pg18(ClusterFixture<Major18> f) : ReplicationTests(f);
+
     private readonly ScratchCluster _cluster = fixture.Cluster;
     private readonly TempDir _dir = new();
 
-    public async Task InitializeAsync() => await _cluster.ResetAllAsync();
+    /// <summary>From a reset cluster that logs every statement (the tests prove no secret reaches the log).</summary>
+    public async Task InitializeAsync()
+    {
+        await fixture.BeginAsync(GetType());
+        await _cluster.ResetAllAsync();
+        await _cluster.ExecAsync("ALTER SYSTEM SET log_statement = 'all'");
+        await _cluster.ExecAsync("ALTER SYSTEM SET log_min_duration_statement = 0");
+        await _cluster.ExecAsync("select pg_reload_conf()");
+        await Task.Delay(100);
+    }
 
     public Task DisposeAsync()
     {
@@ -26,7 +52,7 @@ public sealed class ReplicationTests(LoggingClusterFixture fixture) : IClassFixt
     private async Task<(int Exit, string Error)> ConnectAsync(string password)
     {
         var result = await ProcessRunner.Default.RunAsync("env",
-            [$"PGPASSWORD={password}", Path.Combine(_cluster.BinDirectory, "psql"), "-X", "-At",
+            [$"PGPASSWORD={password}", Path.Combine(_cluster.ClientBinDirectory, "psql"), "-X", "-At",
              $"host=127.0.0.1 port={_cluster.Port} user=backup_user dbname=postgres", "-c", "select rolreplication from pg_roles where rolname = current_user"], check: false);
         return (result.ExitCode, result.StandardOutput + result.StandardError);
     }
@@ -184,10 +210,24 @@ public sealed class ReplicationTests(LoggingClusterFixture fixture) : IClassFixt
         Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", present)).ExitCode);
         Assert.Equal(1L, await _cluster.ScalarAsync<long>("select count(*) from pg_replication_slots where slot_name = 'backup_wal'"));
 
-        var walDir = Directory.CreateTempSubdirectory("pgstate-receivewal-").FullName;
-        using var receiver = Process.Start(new ProcessStartInfo(Path.Combine(_cluster.BinDirectory, "pg_receivewal"),
-            ["-h", _cluster.SocketDirectory, "-p", _cluster.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-D", walDir, "--slot", "backup_wal", "--no-loop"])
-        { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        // A walsender streaming from the slot makes it active. Npgsql's replication protocol, not
+        // Debian's pg_receivewal: client tools of 15 refuse to stream from a newer server.
+        await using var replication = new Npgsql.Replication.PhysicalReplicationConnection(_cluster.ConnectionString);
+        await replication.Open();
+        var system = await replication.IdentifySystem();
+        using var stop = new CancellationTokenSource();
+        var receiver = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var _ in replication.StartReplication(new Npgsql.Replication.PhysicalReplicationSlot("backup_wal"), system.XLogPos, stop.Token))
+                {
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or Npgsql.NpgsqlException)
+            {
+            }
+        });
         try
         {
             var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -204,8 +244,9 @@ public sealed class ReplicationTests(LoggingClusterFixture fixture) : IClassFixt
             Assert.Contains("refused to drop slot backup_wal: the slot is active", refused.Stdout);
             Assert.Equal(1L, await _cluster.ScalarAsync<long>("select count(*) from pg_replication_slots where slot_name = 'backup_wal'"));
 
-            receiver.Kill();
-            await receiver.WaitForExitAsync();
+            await stop.CancelAsync();
+            await receiver;
+            await replication.DisposeAsync();
             deadline = DateTime.UtcNow.AddSeconds(30);
             while (await _cluster.ScalarAsync<bool>("select active from pg_replication_slots where slot_name = 'backup_wal'") && DateTime.UtcNow < deadline)
             {
@@ -217,11 +258,8 @@ public sealed class ReplicationTests(LoggingClusterFixture fixture) : IClassFixt
         }
         finally
         {
-            if (!receiver.HasExited)
-            {
-                receiver.Kill();
-            }
-            Directory.Delete(walDir, recursive: true);
+            await stop.CancelAsync();
+            await receiver;
         }
     }
 
@@ -263,5 +301,45 @@ public sealed class ReplicationTests(LoggingClusterFixture fixture) : IClassFixt
         Assert.Equal(12L, await _cluster.ScalarAsync<long>("select count(*) from pg_replication_slots where slot_name like 'many%'"));
         Assert.Equal(0, (await CliRunner.RunAsync("plan", withLimit)).ExitCode);
         await _cluster.ExecAsync("select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'many%'");
+    }
+
+    [Fact]
+    public async Task A_slot_whose_WAL_was_removed_is_reported_with_the_reason_the_server_gives()
+    {
+        await _cluster.ExecAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+        await _cluster.ExecAsync("select pg_reload_conf()");
+        await _cluster.ExecAsync("select pg_create_physical_replication_slot('doomed', true)");
+        try
+        {
+            // Past max_slot_wal_keep_size, a checkpoint removes the WAL the slot holds and invalidates it.
+            await _cluster.ExecAsync("create table if not exists filler(x text)");
+            for (var i = 0; i < 6 && await _cluster.ScalarAsync<string>("select coalesce(wal_status, '') from pg_replication_slots where slot_name = 'doomed'") != "lost"; i++)
+            {
+                await _cluster.ExecAsync("insert into filler select repeat('x', 1000) from generate_series(1, 3000); select pg_switch_wal(); checkpoint");
+            }
+            Assert.Equal("lost", await _cluster.ScalarAsync<string>("select wal_status from pg_replication_slots where slot_name = 'doomed'"));
+
+            var file = _dir.Write("lost.yaml", _cluster.Manifest("db", "  slots:\n    - {name: doomed}\n  checks: {slotRetentionWarn: 10GB}"));
+            var plan = await CliRunner.RunAsync("plan", file);
+            var check = await CliRunner.RunAsync("check", file);
+            Assert.Equal(2, check.ExitCode);
+            if (_cluster.Major >= 17)
+            {
+                // 17 says why: invalidation_reason.
+                Assert.Contains("slots.doomed: invalidated (wal_removed, wal_status lost): its consumer must be rebuilt", plan.Stdout);
+                Assert.Contains("slot doomed was invalidated (wal_removed, wal_status lost)", check.Stdout);
+            }
+            else
+            {
+                Assert.Contains("slots.doomed: wal_status is lost: the WAL this slot needs is gone", plan.Stdout);
+                Assert.Contains("slot doomed has wal_status lost", check.Stdout);
+            }
+        }
+        finally
+        {
+            await _cluster.ExecAsync("select pg_drop_replication_slot('doomed')");
+            await _cluster.ExecAsync("ALTER SYSTEM RESET max_slot_wal_keep_size");
+            await _cluster.ExecAsync("select pg_reload_conf()");
+        }
     }
 }

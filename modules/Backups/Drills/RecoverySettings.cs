@@ -1,0 +1,110 @@
+using System.Globalization;
+using System.Text;
+using PgState.Engine.Resources;
+
+namespace PgState.Modules.Backups;
+
+/// <summary>restore_command per archiving method: how a restore reads the archive back.</summary>
+public static class RestoreCommands
+{
+    /// <summary>The restore_command for the archive the archiving module declared, or null with the reason.</summary>
+    public static string? For(ArchiveMethodFact? archive, PgBackRestFact? pgbackrest, out string? error)
+    {
+        error = null;
+        switch (archive)
+        {
+            case null:
+                error = "a restore replays WAL from the archive, and spec.archiving declares no method (copy, pgbackrest or command)";
+                return null;
+            case { Method: "copy", Destination: { Length: > 0 } destination }:
+                // cp fails (and recovery treats the segment as the end of the archive) when it is not there.
+                return $"cp -- {ShellWord(destination.TrimEnd('/') + "/")}%f %p";
+            case { Method: "pgbackrest", Stanza: { Length: > 0 } stanza }:
+                var config = pgbackrest is { ConfigPath.Length: > 0 } p ? $" --config={ShellWord(p.ConfigPath)}" : "";
+                return $"pgbackrest{config} --stanza={ShellWord(stanza)} archive-get %f \"%p\"";
+            case { Method: "command", RestoreCommand: { Length: > 0 } command }:
+                return command;
+            case { Method: "command" }:
+                error = "archiving method command needs spec.archiving.restoreCommand (how to read a segment back, with %f and %p) for restores";
+                return null;
+            default:
+                error = $"archiving method {archive.Method} lacks the field a restore needs";
+                return null;
+        }
+    }
+
+    /// <summary>A word for sh inside restore_command: single-quoted, % doubled (the server expands %f, %p, %%).</summary>
+    public static string ShellWord(string value) =>
+        value.All(c => char.IsAsciiLetterOrDigit(c) || "/._-+=:@,".Contains(c))
+            ? value
+            : "'" + value.Replace("'", "'\\''", StringComparison.Ordinal).Replace("%", "%%", StringComparison.Ordinal) + "'";
+}
+
+/// <summary>
+/// The recovery settings a restore writes into the restored directory: postgresql.auto.conf (read
+/// after postgresql.conf, so these win) and recovery.signal. Every other kind of recovery target is
+/// reset, so a target left in the copied configuration cannot make the server refuse to start.
+/// </summary>
+public static class RecoverySettings
+{
+    public const string BeginMarker = "# BEGIN pgstate restore";
+    public const string EndMarker = "# END pgstate restore";
+
+    public static IReadOnlyList<(string Name, string Value)> Settings(string restoreCommand, DateTime? targetUtc) =>
+    [
+        ("restore_command", restoreCommand),
+        ("recovery_target", ""),
+        ("recovery_target_name", ""),
+        ("recovery_target_xid", ""),
+        ("recovery_target_lsn", ""),
+        ("recovery_target_time", targetUtc is { } t ? t.ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", CultureInfo.InvariantCulture) : ""),
+        ("recovery_target_inclusive", "on"),
+        ("recovery_target_timeline", "latest"),
+        ("recovery_target_action", "promote"),
+    ];
+
+    /// <summary>The block appended to postgresql.auto.conf.</summary>
+    public static string Block(string restoreCommand, DateTime? targetUtc, string why)
+    {
+        var sb = new StringBuilder();
+        sb.Append(BeginMarker).Append(": ").Append(why).Append(". Remove this block once the server is promoted.\n");
+        foreach (var (name, value) in Settings(restoreCommand, targetUtc))
+        {
+            sb.Append(name).Append(" = ").Append(Quote(value)).Append('\n');
+        }
+        sb.Append(EndMarker).Append('\n');
+        return sb.ToString();
+    }
+
+    /// <summary>A value as postgresql.conf reads it: single quotes, ' doubled, \ escaped (the file's lexer reads backslash escapes).</summary>
+    public static string Quote(string value)
+    {
+        if (value.Any(c => c is '\n' or '\r' or '\0'))
+        {
+            throw new ArgumentException("a configuration value cannot hold a line break", nameof(value));
+        }
+        return "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
+    }
+
+    /// <summary>Appends the block to DIR/postgresql.auto.conf and creates DIR/recovery.signal (and drops standby.signal: this is archive recovery, which ends).</summary>
+    public static async Task WriteAsync(string dataDirectory, string restoreCommand, DateTime? targetUtc, string why, (uint Uid, uint Gid)? owner, CancellationToken cancellationToken)
+    {
+        var auto = Path.Combine(dataDirectory, "postgresql.auto.conf");
+        var existing = File.Exists(auto) ? await File.ReadAllTextAsync(auto, cancellationToken) : "# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n";
+        if (existing.Length > 0 && !existing.EndsWith('\n'))
+        {
+            existing += "\n";
+        }
+        await File.WriteAllTextAsync(auto, existing + Block(restoreCommand, targetUtc, why), cancellationToken);
+        File.SetUnixFileMode(auto, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var signal = Path.Combine(dataDirectory, "recovery.signal");
+        await File.WriteAllTextAsync(signal, "", cancellationToken);
+        File.SetUnixFileMode(signal, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.Delete(Path.Combine(dataDirectory, "standby.signal"));
+        if (owner is { } o)
+        {
+            Engine.Host.Posix.Chown(auto, o.Uid, o.Gid);
+            Engine.Host.Posix.Chown(signal, o.Uid, o.Gid);
+        }
+    }
+}

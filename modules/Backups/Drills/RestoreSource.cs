@@ -1,0 +1,287 @@
+using System.Globalization;
+using PgState.Engine.Diagnostics;
+using PgState.Engine.Host;
+
+namespace PgState.Modules.Backups;
+
+/// <summary>What a restore source is asked to do: fill an empty data directory and write its recovery settings.</summary>
+public sealed record RestoreRequest(
+    string DataDirectory,
+    DateTime? TargetUtc,
+    string RestoreCommand,
+    string Why,
+    JobIdentity Job,
+    (uint Uid, uint Gid)? Owner,
+    Action<string> Log,
+    Action<string>? Progress);
+
+/// <summary>
+/// What a source put into the data directory. Verification may still run (it reads the backup, not
+/// the copy): a restore starts the server beside it and awaits it before it calls the restore good;
+/// it throws, quoting the tool, when the backup is damaged.
+/// </summary>
+public sealed record RestoredBackup(string Source, DateTime BackupStartedUtc, DateTime? BackupEndedUtc, long Bytes, ulong? StartLsn, Task<string> Verification);
+
+/// <summary>Which backup a restore starts from, before it starts: for reports.</summary>
+public sealed record ChosenBackup(string Source, DateTime StartedUtc, DateTime? EndedUtc);
+
+/// <summary>
+/// The one replaceable step of a restore: put a backup into an empty data directory and write its
+/// recovery settings (restore_command, target, recovery_target_action = promote, recovery.signal).
+/// Everything before (choosing the target, the scratch directory) and after (starting a server,
+/// waiting, probing, reporting) is the same whatever made the backup. A pgBackRest source would run
+/// `pgbackrest restore --type=time --target=… --pg1-path=DIR`, which writes the settings itself.
+/// </summary>
+public interface IRestoreSource
+{
+    /// <summary>For logs: which backup, of which kind.</summary>
+    string Description { get; }
+
+    /// <summary>The backup it will restore (chosen for the target when the source was made).</summary>
+    ChosenBackup Chosen { get; }
+
+    Task<RestoredBackup> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken);
+}
+
+/// <summary>Where a backup's restores come from. One kind today: the backups `pgstate backup run` takes.</summary>
+public static class RestoreSources
+{
+    /// <summary>The source for a backup and a target; throws (naming the oldest backup) when no backup can reach the target.
+    /// A pgBackRest-backed backup adds its case here (a source running pgbackrest restore --type=time).</summary>
+    public static IRestoreSource For(DesiredBackup backup, DateTime? targetUtc, ProcessRunner processes) =>
+        new PgBaseBackupSource(backup, RestorableBackups.Choose(backup, RestorableBackups.List(backup), targetUtc), processes);
+}
+
+/// <summary>
+/// A backup `pgstate backup run` took (pg_basebackup, plain or tar): copied file by file (the kernel
+/// copies: no file passes through pgstate's memory) or extracted with tar as the owner, while
+/// pg_verifybackup checks the same backup beside the copy and the replay that follows it.
+/// </summary>
+public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup chosen, ProcessRunner processes) : IRestoreSource
+{
+    public string Description => $"{chosen.Path} ({backup.Format}{(chosen.Verified ? ", verified when taken" : "")})";
+
+    public ChosenBackup Chosen => new(chosen.Path, chosen.StartedUtc, chosen.EndedUtc);
+
+    /// <summary>The major version of the backup (PG_VERSION), for the matching pg_verifybackup.</summary>
+    private int Major => File.Exists(Path.Combine(chosen.Path, "PG_VERSION"))
+        && int.TryParse(File.ReadAllText(Path.Combine(chosen.Path, "PG_VERSION")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
+
+    public async Task<RestoredBackup> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(chosen.Path))
+        {
+            throw new PgStateException($"the backup {chosen.Path} is gone (removed by retention or by hand?)");
+        }
+        var tarFiles = backup.Format == "tar" ? TarFiles() : [];
+        var verifyCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var verification = VerifyAsync(request, verifyCancel.Token);
+        _ = verification.ContinueWith(_ => verifyCancel.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        long bytes;
+        try
+        {
+            bytes = backup.Format == "tar"
+                ? await ExtractAsync(tarFiles, request, cancellationToken)
+                : await Task.Run(() => TreeCopy.Copy(chosen.Path, request.DataDirectory, request.Owner, request.Progress, cancellationToken), cancellationToken);
+        }
+        catch
+        {
+            await verifyCancel.CancelAsync();
+            try
+            {
+                await verification;
+            }
+            catch (Exception e) when (e is OperationCanceledException or PgStateException)
+            {
+                // the copy's error is the one to report
+            }
+            throw;
+        }
+        foreach (var leftover in new[] { "postmaster.pid", "postmaster.opts" })
+        {
+            File.Delete(Path.Combine(request.DataDirectory, leftover));
+        }
+        try
+        {
+            await RecoverySettings.WriteAsync(request.DataDirectory, request.RestoreCommand, request.TargetUtc, request.Why, request.Owner, cancellationToken);
+        }
+        catch
+        {
+            await verifyCancel.CancelAsync();
+            await verification.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            throw;
+        }
+        var (startLsn, startTime) = ReadBackupLabel(request.DataDirectory);
+        return new RestoredBackup(chosen.Path, startTime ?? chosen.StartedUtc, chosen.EndedUtc, bytes, startLsn, verification);
+    }
+
+    /// <summary>pg_verifybackup on the backup, beside the copy (both read the same pages once from disk).</summary>
+    private async Task<string> VerifyAsync(RestoreRequest request, CancellationToken cancellationToken)
+    {
+        var major = Major;
+        if (backup.Format == "tar" && major is > 0 and < 17)
+        {
+            return "not verified: pg_verifybackup before PostgreSQL 17 cannot read tar-format backups";
+        }
+        var program = PostgresPrograms.Find("pg_verifybackup", major > 0 ? major : null);
+        List<string> args = ["--no-parse-wal", "--quiet", chosen.Path];
+        var result = request.Owner is not null
+            ? await processes.RunAsync("runuser", ["-u", request.Job.User, "--", program, .. args], TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken)
+            : await processes.RunAsync(program, args, TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken);
+        if (result.ExitCode != 0)
+        {
+            throw new PgStateException($"the backup {chosen.Path} fails verification: pg_verifybackup exited with code {result.ExitCode}: {Quote(result.StandardError)}");
+        }
+        return "pg_verifybackup passed";
+    }
+
+    private static string Quote(string text)
+    {
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return lines.Length <= 10 ? string.Join("; ", lines) : string.Join("; ", lines.Take(10)) + $"; … ({lines.Length - 10} more lines)";
+    }
+
+    /// <summary>base.tar[.gz|.lz4|.zst] and pg_wal.tar[…]; a tablespace's tar is refused (its data would go back to production's tablespace path).</summary>
+    private List<string> TarFiles()
+    {
+        var files = Directory.EnumerateFiles(chosen.Path, "*.tar*").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        if (files.FirstOrDefault(f => !f.StartsWith("base.tar", StringComparison.Ordinal) && !f.StartsWith("pg_wal.tar", StringComparison.Ordinal)) is { } other)
+        {
+            throw new PgStateException($"the backup {chosen.Path} holds {other}, a tablespace: restoring tablespaces is not supported (their links would point into production's tablespace directories)");
+        }
+        if (!files.Any(f => f.StartsWith("base.tar", StringComparison.Ordinal)))
+        {
+            throw new PgStateException($"the backup {chosen.Path} holds no base.tar");
+        }
+        return files;
+    }
+
+    private async Task<long> ExtractAsync(IReadOnlyList<string> files, RestoreRequest request, CancellationToken cancellationToken)
+    {
+        long bytes = 0;
+        foreach (var file in files)
+        {
+            var path = Path.Combine(chosen.Path, file);
+            var into = file.StartsWith("pg_wal", StringComparison.Ordinal) ? Path.Combine(request.DataDirectory, "pg_wal") : request.DataDirectory;
+            if (!Directory.Exists(into))
+            {
+                Directory.CreateDirectory(into);
+                File.SetUnixFileMode(into, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                if (request.Owner is { } o)
+                {
+                    Posix.Chown(into, o.Uid, o.Gid);
+                }
+            }
+            List<string> compression = Path.GetExtension(file) switch
+            {
+                ".gz" => ["-z"],
+                ".lz4" => ["-I", "lz4"],
+                ".zst" => ["--zstd"],
+                _ => [],
+            };
+            request.Progress?.Invoke($"extracting {file}");
+            List<string> args = ["-x", .. compression, "-f", path, "-C", into];
+            var result = request.Owner is not null
+                ? await processes.RunAsync("runuser", ["-u", request.Job.User, "--", "tar", .. args], TimeSpan.FromHours(12), check: false, cancellationToken: cancellationToken)
+                : await processes.RunAsync("tar", args, TimeSpan.FromHours(12), check: false, cancellationToken: cancellationToken);
+            if (result.ExitCode != 0)
+            {
+                throw new PgStateException($"tar could not extract {path}: {Quote(result.StandardError)}");
+            }
+            bytes += new FileInfo(path).Length;
+        }
+        TreeCopy.RefuseLinks(request.DataDirectory, chosen.Path);
+        return bytes;
+    }
+
+    /// <summary>START WAL LOCATION and START TIME from backup_label.</summary>
+    private static (ulong? Lsn, DateTime? Time) ReadBackupLabel(string dataDirectory)
+    {
+        var label = Path.Combine(dataDirectory, "backup_label");
+        if (!File.Exists(label))
+        {
+            return (null, null);
+        }
+        ulong? lsn = null;
+        DateTime? time = null;
+        foreach (var line in File.ReadLines(label).Take(50))
+        {
+            if (line.StartsWith("START WAL LOCATION: ", StringComparison.Ordinal) && Lsn.TryParse(line["START WAL LOCATION: ".Length..].Split(' ')[0], out var l))
+            {
+                lsn = l;
+            }
+            else if (line.StartsWith("START TIME: ", StringComparison.Ordinal)
+                && DateTime.TryParseExact(line["START TIME: ".Length..].Replace(" UTC", "", StringComparison.Ordinal), "yyyy-MM-dd HH:mm:ss",
+                    CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+            {
+                time = t;
+            }
+        }
+        return (lsn, time);
+    }
+}
+
+/// <summary>Copies a backup directory tree: directories and regular files only, modes kept, owned by the data directory's owner.</summary>
+internal static class TreeCopy
+{
+    public static long Copy(string source, string target, (uint Uid, uint Gid)? owner, Action<string>? progress, CancellationToken cancellationToken)
+    {
+        RefuseLinks(source, source);
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false };
+        long total = 0;
+        foreach (var file in Directory.EnumerateFiles(source, "*", options))
+        {
+            total += new FileInfo(file).Length;
+        }
+        long done = 0;
+        var lastShown = DateTime.MinValue;
+        // Parents are enumerated before their children: each directory exists before its files are copied.
+        foreach (var entry in Directory.EnumerateFileSystemEntries(source, "*", options))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var destination = Path.Combine(target, Path.GetRelativePath(source, entry));
+            var st = Posix.Stat(entry, followLinks: false) ?? throw new PgStateException($"{entry} disappeared during the copy (removed by retention?)");
+            switch (st.Kind)
+            {
+                case PosixFileKind.Directory:
+                    Directory.CreateDirectory(destination);
+                    File.SetUnixFileMode(destination, (UnixFileMode)st.Mode);
+                    break;
+                case PosixFileKind.Regular:
+                    // File.Copy lets the kernel copy (reflink, or sendfile): no buffer here, whatever the file's size.
+                    File.Copy(entry, destination);
+                    File.SetUnixFileMode(destination, (UnixFileMode)st.Mode);
+                    done += st.Size;
+                    break;
+                default:
+                    throw new PgStateException($"{entry} is a {st.Kind.ToString().ToLowerInvariant()}; a backup holds directories and regular files only");
+            }
+            if (owner is { } o)
+            {
+                Posix.Chown(destination, o.Uid, o.Gid);
+            }
+            if (progress is not null && (DateTime.UtcNow - lastShown).TotalMilliseconds >= 200)
+            {
+                lastShown = DateTime.UtcNow;
+                progress(string.Create(CultureInfo.InvariantCulture, $"copying the backup: {done / 1048576.0:0} of {total / 1048576.0:0} MB ({(total == 0 ? 100 : 100.0 * done / total):0}%)"));
+            }
+        }
+        progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"copying the backup: {total / 1048576.0:0} MB done"));
+        return total;
+    }
+
+    /// <summary>A symbolic link in a backup (a tablespace in pg_tblspc, a linked pg_wal) would lead a restored server into production's directories.</summary>
+    public static void RefuseLinks(string tree, string backup)
+    {
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 };
+        foreach (var entry in Directory.EnumerateFileSystemEntries(tree, "*", options))
+        {
+            if (Posix.Stat(entry, followLinks: false) is { Kind: PosixFileKind.Symlink })
+            {
+                var link = new FileInfo(entry).LinkTarget;
+                var what = Path.GetRelativePath(tree, entry).StartsWith("pg_tblspc", StringComparison.Ordinal) ? "a tablespace" : "a symbolic link";
+                throw new PgStateException($"the backup {backup} holds {what}: {Path.GetRelativePath(tree, entry)} -> {link}; restoring it would lead the restored server into that directory (restores of clusters with tablespaces are not supported)");
+            }
+        }
+    }
+}
