@@ -119,11 +119,13 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
     private async Task<string> VerifyAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
         var major = Major;
-        if (backup.Format == "tar" && major is > 0 and < 17)
+        // The tool's own major decides (a tar backup's PG_VERSION is inside base.tar, unknown here).
+        var tool = ClientTools.FindPostgres("pg_verifybackup", major, null);
+        if (backup.Format == "tar" && tool.Major is null or < 17)
         {
             return "not verified: pg_verifybackup before PostgreSQL 17 cannot read tar-format backups";
         }
-        var program = PostgresPrograms.Find("pg_verifybackup", major > 0 ? major : null);
+        var program = tool.Path ?? PostgresPrograms.Find("pg_verifybackup", major > 0 ? major : null);
         List<string> args = ["--no-parse-wal", "--quiet", chosen.Path];
         var result = request.Owner is not null
             ? await processes.RunAsync("runuser", ["-u", request.Job.User, "--", program, .. args], TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken)

@@ -9,7 +9,8 @@ namespace PgState.Tests.Backups;
 /// systemd or cron would start it (its user, its credentials, nothing else in its environment),
 /// failures recorded where check sees them, files of the wrong owner named with the fix.
 /// </summary>
-public class ScheduledJobTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>, IDisposable
+[Collection(SharedClusterB.Name)]
+public class ScheduledJobTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
 {
     private const string Password = "s3cr%t $pass'word";
 
@@ -17,6 +18,15 @@ public class ScheduledJobTests(ClusterFixture fixture) : IClassFixture<ClusterFi
     private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
+
+    /// <summary>Each test from a reset cluster: a test that declares pg_hba rules leaves no replication rule for postgres.</summary>
+    public async Task InitializeAsync()
+    {
+        await fixture.BeginAsync(GetType());
+        await _cluster.ResetAllAsync();
+    }
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
 
     private string Units => Path.Combine(_dir.Path, "units");
 

@@ -273,7 +273,8 @@ public partial class GitOpsTests(ClusterFixture fixture) : IAsyncLifetime
             }
             Assert.True(Assert.IsType<YamlMappingNode>(root).Children.Count > 0, file);
         }
-        foreach (var unit in Directory.GetFiles(Path.Combine(dir, "systemd")))
+        // The drift timer and service ship in the packages (packaging/systemd).
+        foreach (var unit in Directory.GetFiles(Path.Combine(dir, "..", "..", "packaging", "systemd")))
         {
             Assert.Matches(unit.EndsWith(".timer", StringComparison.Ordinal) ? @"\[Timer\][\s\S]*OnCalendar=" : @"\[Service\][\s\S]*ExecStart=/usr/bin/pgstate drift", File.ReadAllText(unit));
         }
