@@ -52,11 +52,6 @@ public static class SettingValues
                     // PostgreSQL's enums that take on/off also take true, yes, 1 … (hidden from enumvals).
                     match = hidden ? "on" : "off";
                 }
-                if (match is not null && EnumAliases.FirstOrDefault(a => a.Name == info.Name && a.Alias == match) is { Name: not null } alias)
-                {
-                    // An alias pg_settings shows under another name (wal_compression = on runs as pglz).
-                    match = alias.Value;
-                }
                 if (match is null)
                 {
                     error = $"'{raw}' is not one of: {string.Join(", ", info.EnumVals)}";
@@ -90,7 +85,11 @@ public static class SettingValues
 
     /// <summary>Normalises, or keeps the text as written when it does not parse (so it still compares).</summary>
     public static string Normalize(ParameterInfo info, string? raw) =>
-        raw is null ? "" : TryNormalize(info, raw, out var n, out _) ? n : raw;
+        raw is null ? "" : TryNormalize(info, raw, out var n, out _) ? Alias(info, n) : raw;
+
+    /// <summary>For comparison only: an enum alias pg_settings shows under another name (wal_compression = on runs as pglz).</summary>
+    private static string Alias(ParameterInfo info, string normalized) =>
+        info.VarType == "enum" && EnumAliases.FirstOrDefault(a => a.Name == info.Name && a.Alias == normalized) is { Name: not null } alias ? alias.Value : normalized;
 
     public static bool? ParseBool(string text) => text.ToLowerInvariant() switch
     {
@@ -203,7 +202,7 @@ public static class SettingValues
         {
             return "";
         }
-        var normalized = Normalize(info, raw);
+        var normalized = TryNormalize(info, raw, out var n, out _) ? n : raw; // as written: wal_compression = on stays on
         if (info.VarType != "integer" || !long.TryParse(normalized, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
         {
             return normalized;

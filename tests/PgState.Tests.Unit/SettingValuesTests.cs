@@ -54,6 +54,7 @@ public class SettingValuesTests
     {
         var info = new ParameterInfo(name, "enum", null, "sighup", null, null, ["pglz", "lz4", "zstd", "on", "off", "always"]);
         Assert.Equal(SettingValues.Normalize(info, shown), SettingValues.Normalize(info, written));
+        Assert.Equal(written.ToLowerInvariant() is "yes" or "0" ? (written == "0" ? "off" : "on") : written.ToLowerInvariant(), SettingValues.Display(info, written));
     }
 
     [Fact]
