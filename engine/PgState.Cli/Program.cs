@@ -66,6 +66,7 @@ internal sealed class Program(IOContext io)
             new ShowCommand(io).Build(),
             new DriftCommand(io, workflow).Build(),
             new CheckCommand(io, workflow).Build(),
+            new ImportCommand(io, workflow, Modules).Build(),
         };
         foreach (var command in VerbCommands.Build(io, workflow, Modules.OfType<IVerbProvider>().SelectMany(p => p.Verbs)))
         {

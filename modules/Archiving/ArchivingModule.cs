@@ -233,34 +233,39 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired, Rest
     public override void DeclareReads(CatalogReads reads, ServerInfo server)
     {
         var names = desired.Select(d => d.Name).ToArray();
-        _settings = reads.Add(
-            "select name, setting, unit, vartype, context, source, pending_restart, boot_val, min_val, max_val, enumvals, reset_val " +
-            "from pg_settings where name = any($1)",
-            r =>
-            {
-                var info = new ParameterInfo(r.GetString(0), r.GetString(3), r.IsDBNull(2) ? null : r.GetString(2), r.GetString(4),
-                    r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? [] : r.GetFieldValue<string[]>(10));
-                var setting = r.IsDBNull(1) ? null : r.GetString(1);
-                if (info.Name == "archive_command" && setting == "(disabled)")
-                {
-                    // SHOW masks archive_command while archive_mode is off; reset_val holds the configured value.
-                    setting = r.IsDBNull(11) ? "" : r.GetString(11);
-                }
-                return (info, new LiveSetting(info, setting, r.GetString(5), r.GetBoolean(6), r.IsDBNull(7) ? null : r.GetString(7)));
-            },
-            [names]);
+        _settings = reads.Add(SettingColumns + "where name = any($1)", ReadSetting, [names]);
         _files = server.IsSuperuser
-            ? reads.Add("select name, sourcefile, sourceline, seqno, setting, error from pg_file_settings where name = any($1) order by seqno",
-                r => new FileSetting(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetInt32(2), r.GetInt32(3),
-                    r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5)),
-                [names])
+            ? reads.Add(FileSettingColumns + "where lower(name) = any($1) order by seqno", ReadFileSetting, [names.Select(n => n.ToLowerInvariant()).ToArray()])
             : null;
     }
+
+    /// <summary>pg_settings as the diff reads it (import reads every row with the same columns).</summary>
+    internal const string SettingColumns =
+        "select name, setting, unit, vartype, context, source, pending_restart, boot_val, min_val, max_val, enumvals, reset_val from pg_settings ";
+
+    internal const string FileSettingColumns = "select name, sourcefile, sourceline, seqno, setting, error from pg_file_settings ";
+
+    internal static (ParameterInfo Info, LiveSetting Setting) ReadSetting(NpgsqlDataReader r)
+    {
+        var info = new ParameterInfo(r.GetString(0), r.GetString(3), r.IsDBNull(2) ? null : r.GetString(2), r.GetString(4),
+            r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? [] : r.GetFieldValue<string[]>(10));
+        var setting = r.IsDBNull(1) ? null : r.GetString(1);
+        if (info.Name == "archive_command" && setting == "(disabled)")
+        {
+            // SHOW masks archive_command while archive_mode is off; reset_val holds the configured value.
+            setting = r.IsDBNull(11) ? "" : r.GetString(11);
+        }
+        return (info, new LiveSetting(info, setting, r.GetString(5), r.GetBoolean(6), r.IsDBNull(7) ? null : r.GetString(7)));
+    }
+
+    internal static FileSetting ReadFileSetting(NpgsqlDataReader r) =>
+        new(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetInt32(2), r.GetInt32(3),
+            r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5));
 
     protected override async Task<SettingsLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
     {
         var live = _settings!.Rows.ToDictionary(r => r.Info.Name, r => r.Setting, StringComparer.Ordinal);
-        var files = (_files?.Rows ?? []).ToLookup(f => f.Name, StringComparer.Ordinal);
+        var files = (_files?.Rows ?? []).ToLookup(f => f.Name, StringComparer.OrdinalIgnoreCase); // postgresql.conf may write datestyle for DateStyle
         List<string> all = [];
         if (desired.Any(d => !live.ContainsKey(d.Name) && !d.Name.Contains('.', StringComparison.Ordinal)))
         {

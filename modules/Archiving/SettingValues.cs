@@ -25,6 +25,9 @@ public static class SettingValues
     private static readonly (string Unit, double Factor)[] TimeUnits =
         [("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000), ("ms", 1), ("us", 0.001)];
 
+    /// <summary>Enum values PostgreSQL accepts and then reports under another name in pg_settings.</summary>
+    private static readonly (string Name, string Alias, string Value)[] EnumAliases = [("wal_compression", "on", "pglz")];
+
     /// <summary>Normalises a value for comparison; false with a reason when PostgreSQL would reject it.</summary>
     public static bool TryNormalize(ParameterInfo info, string raw, out string normalized, out string? error)
     {
@@ -44,6 +47,11 @@ public static class SettingValues
                 return true;
             case "enum":
                 var match = info.EnumVals.FirstOrDefault(v => string.Equals(v, text, StringComparison.OrdinalIgnoreCase));
+                if (match is null && ParseBool(text) is { } hidden && info.EnumVals.Contains(hidden ? "on" : "off"))
+                {
+                    // PostgreSQL's enums that take on/off also take true, yes, 1 … (hidden from enumvals).
+                    match = hidden ? "on" : "off";
+                }
                 if (match is null)
                 {
                     error = $"'{raw}' is not one of: {string.Join(", ", info.EnumVals)}";
@@ -77,7 +85,11 @@ public static class SettingValues
 
     /// <summary>Normalises, or keeps the text as written when it does not parse (so it still compares).</summary>
     public static string Normalize(ParameterInfo info, string? raw) =>
-        raw is null ? "" : TryNormalize(info, raw, out var n, out _) ? n : raw;
+        raw is null ? "" : TryNormalize(info, raw, out var n, out _) ? Alias(info, n) : raw;
+
+    /// <summary>For comparison only: an enum alias pg_settings shows under another name (wal_compression = on runs as pglz).</summary>
+    private static string Alias(ParameterInfo info, string normalized) =>
+        info.VarType == "enum" && EnumAliases.FirstOrDefault(a => a.Name == info.Name && a.Alias == normalized) is { Name: not null } alias ? alias.Value : normalized;
 
     public static bool? ParseBool(string text) => text.ToLowerInvariant() switch
     {
@@ -190,7 +202,7 @@ public static class SettingValues
         {
             return "";
         }
-        var normalized = Normalize(info, raw);
+        var normalized = TryNormalize(info, raw, out var n, out _) ? n : raw; // as written: wal_compression = on stays on
         if (info.VarType != "integer" || !long.TryParse(normalized, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
         {
             return normalized;

@@ -100,7 +100,7 @@ public static class SettingsDiff
             }
             if (target == want)
             {
-                if (active != want)
+                if (active != want && !(info.VarType == "string" && Canonical(active) == Canonical(want)))
                 {
                     diff.AddPending(address, Show(d.Value), activation, PendingNote(activation, restartPolicy, Show(meta.Setting)));
                 }
@@ -117,6 +117,13 @@ public static class SettingsDiff
             diff.Add(address, ChangeAction.Update, Show(meta.Setting), Show(d.Value), activation, new SettingWrite(d.Name, d.Value), note);
         }
     }
+
+    /// <summary>
+    /// PostgreSQL reports some string parameters in its own spelling (DateStyle = iso, mdy runs as
+    /// "ISO, MDY"): a value the files hold is not "pending" for a difference of case or spaces alone.
+    /// </summary>
+    private static string Canonical(string value) =>
+        new string([.. value.Where(c => !char.IsWhiteSpace(c)).Select(char.ToLowerInvariant)]);
 
     private static string PendingNote(Activation needs, RestartPolicy policy, string activeShown) => needs switch
     {

@@ -20,7 +20,9 @@ public enum HbaMode
 }
 
 /// <summary>spec.hba, bound: the rules in order, how much of the file pgstate owns, and where a new block goes.</summary>
-public sealed record HbaSection(HbaMode Mode, bool Bottom, string? File, IReadOnlyList<HbaRule> Rules);
+/// <param name="RulesOnly">compare: rules — only the rules and their order count; comments and layout that differ are
+/// not drift (an imported hand-written file stays as it is until a rule changes, then it is rendered).</param>
+public sealed record HbaSection(HbaMode Mode, bool Bottom, string? File, IReadOnlyList<HbaRule> Rules, bool RulesOnly = false);
 
 /// <summary>spec.hba: pg_hba.conf rules in order, the whole file or a managed block.</summary>
 public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvider
@@ -66,7 +68,7 @@ public sealed partial class HbaModule : IModule, IRecoveringModule, IVerbProvide
         {
             diagnostics.Error(DiagnosticCodes.HbaPositionWithoutBlock, "spec.hba.position is only used with mode: managed-block", position.KeyOrPosition);
         }
-        return new BoundHba(context.Host.Name, new HbaSection(mode, hba.String("position") == "bottom", hba.String("file"), rules));
+        return new BoundHba(context.Host.Name, new HbaSection(mode, hba.String("position") == "bottom", hba.String("file"), rules, hba.String("compare") == "rules"));
     }
 
     private static HbaRule? BindRule(YamlMapping r, int index, DiagnosticBag diagnostics)
@@ -461,7 +463,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         var impacts = differs ? HbaSessions.Impacts(set.Rules, live.NextRules, live.Sessions, section.Rules) : [];
         var rejected = impacts.Where(i => i.Kind == SessionImpactKind.Rejected).Select(i => i.Message).ToList();
         var write = new HbaWrite(live.Path, live.Candidate, live.File.Bytes) { SessionLockouts = rejected };
-        HbaDiff.Diff(section.Rules, managed, write, differs, diff, inMain ? null : live.Path);
+        HbaDiff.Diff(section.Rules, managed, write, differs && !section.RulesOnly, diff, inMain ? null : live.Path);
         var name = Path.GetFileName(set.Main.Path);
         if (!differs && live.NotLoaded.Count > 0)
         {

@@ -125,31 +125,42 @@ internal sealed class BoundReplication(ReplicationSection section) : BoundModule
     public override void DeclareReads(CatalogReads reads, ServerInfo server)
     {
         var names = section.Roles.Select(r => r.Name).ToArray();
-        _roles = reads.Add(
-            "select r.rolname::text, r.rolcanlogin, r.rolreplication, r.rolsuper, r.rolconnlimit, r.rolvaliduntil, " +
-            "array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid), " +
-            "(select count(*)::int from pg_shdepend d where d.refobjid = r.oid and d.deptype = 'o') " +
-            "from pg_roles r where r.rolname = any($1)",
-            r => new LiveRole(r.GetString(0), r.GetBoolean(1), r.GetBoolean(2), r.GetBoolean(3), r.GetInt32(4),
-                r.IsDBNull(5) ? null : r.GetFieldValue<DateTime>(5), r.GetFieldValue<string[]>(6), r.GetInt32(7)),
-            [names]);
-        // 17 added invalidation_reason and synced (a major newer than 18 gets the newest shape pgstate knows).
-        var since17 = server.Major >= 17 ? "invalidation_reason, synced" : "null::text, false";
-        _slots = reads.Add(
-            "select slot_name::text, slot_type, plugin::text, database::text, active, active_pid, wal_status, " +
-            "case when restart_lsn is null then null else pg_wal_lsn_diff(case when pg_is_in_recovery() then pg_last_wal_receive_lsn() else pg_current_wal_lsn() end, restart_lsn)::bigint end, " +
-            since17 + " from pg_replication_slots",
-            r => new LiveSlot(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
-                r.GetBoolean(4), r.IsDBNull(5) ? null : r.GetInt32(5), r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetInt64(7))
-            {
-                Invalidation = r.IsDBNull(8) ? null : r.GetString(8),
-                Synced = !r.IsDBNull(9) && r.GetBoolean(9),
-            });
+        _roles = reads.Add(RoleColumns + "where r.rolname = any($1)", ReadRole, [names]);
+        _slots = reads.Add(SlotQuery(server.Major), ReadSlot);
         _maxKeep = reads.Add("select current_setting('max_slot_wal_keep_size')", r => r.GetString(0));
         _stored = server.IsSuperuser && names.Length > 0
             ? reads.Add("select rolname::text, rolpassword from pg_authid where rolname = any($1)", r => (r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)), [names])
             : null;
     }
+
+    /// <summary>Roles as the diff reads them (import reads the login and replication roles with the same columns).</summary>
+    internal const string RoleColumns =
+        "select r.rolname::text, r.rolcanlogin, r.rolreplication, r.rolsuper, r.rolconnlimit, r.rolvaliduntil, " +
+        "array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid), " +
+        "(select count(*)::int from pg_shdepend d where d.refobjid = r.oid and d.deptype = 'o') " +
+        "from pg_roles r ";
+
+    internal static LiveRole ReadRole(NpgsqlDataReader r) =>
+        new(r.GetString(0), r.GetBoolean(1), r.GetBoolean(2), r.GetBoolean(3), r.GetInt32(4),
+            r.IsDBNull(5) ? null : r.GetFieldValue<DateTime>(5), r.GetFieldValue<string[]>(6), r.GetInt32(7));
+
+    /// <summary>pg_replication_slots as the diff reads it (import adds its own where clause).</summary>
+    internal static string SlotQuery(int major)
+    {
+        // 17 added invalidation_reason and synced (a major newer than 18 gets the newest shape pgstate knows).
+        var since17 = major >= 17 ? "invalidation_reason, synced" : "null::text, false";
+        return "select slot_name::text, slot_type, plugin::text, database::text, active, active_pid, wal_status, " +
+            "case when restart_lsn is null then null else pg_wal_lsn_diff(case when pg_is_in_recovery() then pg_last_wal_receive_lsn() else pg_current_wal_lsn() end, restart_lsn)::bigint end, " +
+            since17 + " from pg_replication_slots";
+    }
+
+    internal static LiveSlot ReadSlot(NpgsqlDataReader r) =>
+        new(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
+            r.GetBoolean(4), r.IsDBNull(5) ? null : r.GetInt32(5), r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetInt64(7))
+        {
+            Invalidation = r.IsDBNull(8) ? null : r.GetString(8),
+            Synced = !r.IsDBNull(9) && r.GetBoolean(9),
+        };
 
     protected override Task<ReplicationLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
     {

@@ -33,7 +33,7 @@ public sealed record Relabel(string Root) : SelinuxAction;
 /// spec.directories and spec.selinux: directories with owner and mode, SELinux file-context rules
 /// (semanage fcontext), and the labels of the files under managed paths (restorecon / setfiles).
 /// </summary>
-public sealed class SelinuxModule : IModule
+public sealed partial class SelinuxModule : IModule
 {
     /// <summary>Directories pgstate never creates, chowns or chmods: a typo here would break a host.</summary>
     public static readonly string[] ProtectedDirectories =

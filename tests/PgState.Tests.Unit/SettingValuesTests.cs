@@ -43,6 +43,20 @@ public class SettingValuesTests
         Assert.Contains("minimal, replica, logical", error);
     }
 
+    [Theory]
+    [InlineData("wal_compression", "on", "pglz")]
+    [InlineData("wal_compression", "yes", "pglz")]
+    [InlineData("wal_compression", "OFF", "off")]
+    [InlineData("wal_compression", "lz4", "lz4")]
+    [InlineData("archive_mode", "yes", "on")]
+    [InlineData("archive_mode", "0", "off")]
+    public void Enum_aliases_compare_as_the_value_pg_settings_shows(string name, string written, string shown)
+    {
+        var info = new ParameterInfo(name, "enum", null, "sighup", null, null, ["pglz", "lz4", "zstd", "on", "off", "always"]);
+        Assert.Equal(SettingValues.Normalize(info, shown), SettingValues.Normalize(info, written));
+        Assert.Equal(written.ToLowerInvariant() is "yes" or "0" ? (written == "0" ? "off" : "on") : written.ToLowerInvariant(), SettingValues.Display(info, written));
+    }
+
     [Fact]
     public void Out_of_range_and_bad_units_are_errors()
     {

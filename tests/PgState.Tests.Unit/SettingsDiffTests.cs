@@ -19,7 +19,7 @@ public class SettingsDiffTests
     {
         var diff = new Diff<SettingWrite>("archiving");
         SettingsDiff.Diff([desired], new Dictionary<string, LiveSetting> { [desired.Name] = live },
-            files.ToLookup(f => f.Name), filesReadable: true, RestartPolicy.Never, diff);
+            files.ToLookup(f => f.Name, StringComparer.OrdinalIgnoreCase), filesReadable: true, RestartPolicy.Never, diff);
         return new Result(diff.Changes, diff.Pending, diff.Warnings);
     }
 
@@ -48,6 +48,19 @@ public class SettingsDiffTests
         var diff = Diff(new("archive_timeout", "5min", null, "t"), new(Timeout, "0", "default", false, "0"), Auto("archive_timeout", "5min"));
         Assert.Empty(diff.Changes);
         Assert.Equal(Activation.Reload, Assert.Single(diff.Pending).Needs);
+    }
+
+    [Fact]
+    public void A_string_the_server_respells_is_converged_and_file_names_match_whatever_their_case()
+    {
+        var dateStyle = new ParameterInfo("DateStyle", "string", null, "user", null, null, []);
+        var diff = Diff(new("DateStyle", "iso, mdy", null, "t"), new(dateStyle, "ISO, MDY", "configuration file", false, "ISO, MDY"),
+            new FileSetting("datestyle", "/data/postgresql.conf", 711, 7, "iso, mdy", null));
+        Assert.Empty(diff.Changes);
+        Assert.Empty(diff.Pending);
+        var changed = Diff(new("DateStyle", "German, DMY", null, "t"), new(dateStyle, "ISO, MDY", "configuration file", false, "ISO, MDY"),
+            new FileSetting("datestyle", "/data/postgresql.conf", 711, 7, "iso, mdy", null));
+        Assert.Single(changed.Changes);
     }
 
     [Fact]

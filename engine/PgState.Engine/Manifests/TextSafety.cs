@@ -31,4 +31,6 @@ public static class TextSafety
         return sb.ToString();
     }
 
+    /// <summary>True when no manifest field may hold the text (control characters, separators, lone surrogates): the manifest reader refuses it.</summary>
+    public static bool HasControl(string text) => HostileValues.HasControl(text, allowLines: false);
 }
