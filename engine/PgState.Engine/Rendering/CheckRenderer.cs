@@ -50,19 +50,19 @@ internal static class CheckRenderer
         {
             if (format == OutputFormat.Markdown)
             {
-                sb.Append("### pgstate checks for `").Append(host).Append("`\n\n**").Append(Summary(checks)).Append("**\n\n| status | check | message |\n|---|---|---|\n");
+                sb.Append("### pgstate checks for ").Append(SafeText.Code(host)).Append("\n\n**").Append(Summary(checks)).Append("**\n\n| status | check | message |\n|---|---|---|\n");
                 foreach (var c in checks)
                 {
-                    sb.Append("| ").Append(Word(c.Status)).Append(" | `").Append(c.Id).Append("` | ").Append(c.Message.Replace("|", "\\|")).Append(" |\n");
+                    sb.Append("| ").Append(Word(c.Status)).Append(" | `").Append(c.Id).Append("` | ").Append(SafeText.Markdown(c.Message)).Append(" |\n");
                 }
                 sb.Append('\n');
             }
             else
             {
-                sb.Append("pgstate checks for host \"").Append(host).Append("\"\n\n");
+                sb.Append("pgstate checks for host \"").Append(SafeText.Text(host)).Append("\"\n\n");
                 foreach (var c in checks)
                 {
-                    sb.Append("  ").Append(Word(c.Status).ToUpperInvariant().PadRight(8)).Append(c.Id.PadRight(22)).Append(' ').Append(c.Message).Append('\n');
+                    sb.Append("  ").Append(Word(c.Status).ToUpperInvariant().PadRight(8)).Append(c.Id.PadRight(22)).Append(' ').Append(SafeText.Text(c.Message)).Append('\n');
                 }
                 sb.Append('\n').Append(Summary(checks)).Append('\n');
             }

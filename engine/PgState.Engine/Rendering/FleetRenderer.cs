@@ -37,7 +37,7 @@ internal static class FleetRenderer
         sb.Append("  ").Append("host".PadRight(width)).Append("  add  change  destroy  restart  warnings  status\n");
         foreach (var p in plans)
         {
-            sb.Append("  ").Append(p.Host.PadRight(width))
+            sb.Append("  ").Append(SafeText.Text(p.Host).PadRight(width))
               .Append(p.ToAdd.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(5))
               .Append(p.ToChange.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(8))
               .Append(p.ToDestroy.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(9))
@@ -47,7 +47,7 @@ internal static class FleetRenderer
         }
         foreach (var host in Duplicates(plans))
         {
-            sb.Append("\n! host \"").Append(host).Append("\" appears in more than one plan file\n");
+            sb.Append("\n! host \"").Append(SafeText.Text(host)).Append("\" appears in more than one plan file\n");
         }
         sb.Append('\n').Append(SummaryLine(plans)).Append("\n\n");
         foreach (var p in plans)
@@ -67,23 +67,23 @@ internal static class FleetRenderer
         var deleting = plans.Where(p => p.ToDestroy > 0).ToList();
         if (deleting.Count > 0)
         {
-            head.Append("> [!CAUTION]\n> Deletes on ").Append(string.Join(", ", deleting.Select(p => $"`{p.Host}` ({p.ToDestroy})"))).Append(".\n\n");
+            head.Append("> [!CAUTION]\n> Deletes on ").Append(string.Join(", ", deleting.Select(p => $"{SafeText.Code(p.Host)} ({p.ToDestroy})"))).Append(".\n\n");
         }
         var restarting = plans.Where(p => p.NeedRestart > 0).ToList();
         if (restarting.Count > 0)
         {
             head.Append("> [!WARNING]\n> A PostgreSQL restart is needed on ")
-                .Append(string.Join(", ", restarting.Select(p => $"`{p.Host}` ({(p.RestartPolicy == Manifests.RestartPolicy.Allowed ? "apply restarts it" : "restart.policy: never, stays pending")})")))
+                .Append(string.Join(", ", restarting.Select(p => $"{SafeText.Code(p.Host)} ({(p.RestartPolicy == Manifests.RestartPolicy.Allowed ? "apply restarts it" : "restart.policy: never, stays pending")})")))
                 .Append(".\n\n");
         }
         foreach (var host in Duplicates(plans))
         {
-            head.Append("> [!NOTE]\n> Host `").Append(host).Append("` appears in more than one plan file.\n\n");
+            head.Append("> [!NOTE]\n> Host ").Append(SafeText.Code(host)).Append(" appears in more than one plan file.\n\n");
         }
         head.Append("| host | add | change | destroy | restart | warnings | status |\n|---|---:|---:|---:|---:|---:|---|\n");
         foreach (var p in plans)
         {
-            head.Append("| `").Append(p.Host.Replace("`", "'").Replace("|", "\\|")).Append("` | ").Append(p.ToAdd).Append(" | ").Append(p.ToChange).Append(" | ")
+            head.Append("| ").Append(SafeText.Code(p.Host)).Append(" | ").Append(p.ToAdd).Append(" | ").Append(p.ToChange).Append(" | ")
                 .Append(p.ToDestroy).Append(" | ").Append(p.NeedRestart).Append(" | ").Append(Warnings(p)).Append(" | ").Append(Status(p)).Append(" |\n");
         }
         head.Append('\n');
@@ -112,14 +112,14 @@ internal static class FleetRenderer
 
     private static string Section(HostPlan plan, int share)
     {
-        var open = $"<details><summary><b>{plan.Host.Replace("<", "&lt;")}</b>: {plan.SummaryLine}{(plan.Warnings.Count > 0 ? $" {plan.Warnings.Count} warning(s)." : "")}</summary>\n\n";
+        var open = $"<details><summary><b>{SafeText.Markdown(plan.Host)}</b>: {plan.SummaryLine}{(plan.Warnings.Count > 0 ? $" {plan.Warnings.Count} warning(s)." : "")}</summary>\n\n";
         const string close = "\n</details>\n\n";
         var room = share - open.Length - close.Length;
         var markdown = PlanRenderer.RenderMarkdown(plan, room);
         if (markdown.Length > room)
         {
             // Even without its change rows the host does not fit: keep its summary and say where the rest is.
-            markdown = $"#### pgstate plan for `{plan.Host}`\n\n**{plan.SummaryLine}**\n\n> [!NOTE]\n> This host's details ({plan.Changes.Count} change(s), {plan.Warnings.Count} warning(s)) are left out to stay under GitHub's comment size limit; `pgstate show` on its plan file has them.\n";
+            markdown = $"#### pgstate plan for {SafeText.Code(plan.Host)}\n\n**{plan.SummaryLine}**\n\n> [!NOTE]\n> This host's details ({plan.Changes.Count} change(s), {plan.Warnings.Count} warning(s)) are left out to stay under GitHub's comment size limit; `pgstate show` on its plan file has them.\n";
         }
         else if (markdown.StartsWith("### ", StringComparison.Ordinal))
         {

@@ -29,7 +29,7 @@ internal static class PlanRenderer
     /// <summary>The one place a sensitive value becomes "(sensitive)": modules never write it.</summary>
     private static string? Shown(ResourceChange c, string? value) => c.Sensitive ? Sensitive : value;
 
-    private static string Quote(string? value) => value is null ? "(none)" : "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+    private static string Quote(string? value) => value is null ? "(none)" : "\"" + SafeText.Text(value.Replace("\\", "\\\\").Replace("\"", "\\\"")) + "\"";
 
     public static string RenderText(HostPlan plan, bool colour)
     {
@@ -42,14 +42,14 @@ internal static class PlanRenderer
             _ => "33",
         };
         var sb = new StringBuilder();
-        sb.Append("pgstate plan for host \"").Append(plan.Host).Append("\" (").Append(plan.Target).Append(")\n\n");
+        sb.Append("pgstate plan for host \"").Append(SafeText.Text(plan.Host)).Append("\" (").Append(SafeText.Text(plan.Target)).Append(")\n\n");
         if (plan.Changes.Count == 0)
         {
             sb.Append("No changes. The host matches the manifest.\n");
         }
         foreach (var c in plan.Changes)
         {
-            sb.Append("  ").Append(Paint(SymbolColour(c.Action), c.Action.Symbol())).Append(' ').Append(c.Address);
+            sb.Append("  ").Append(Paint(SymbolColour(c.Action), c.Action.Symbol())).Append(' ').Append(SafeText.Text(c.Address));
             sb.Append(c.Action switch
             {
                 ChangeAction.Create => $" = {Quote(Shown(c, c.After))}",
@@ -63,7 +63,7 @@ internal static class PlanRenderer
             sb.Append('\n');
             if (c.Note is not null)
             {
-                sb.Append("      # ").Append(c.Note).Append('\n');
+                sb.Append("      # ").Append(SafeText.Text(c.Note)).Append('\n');
             }
         }
         if (plan.Pending.Count > 0)
@@ -71,9 +71,9 @@ internal static class PlanRenderer
             sb.Append("\nWritten but not active yet:\n");
             foreach (var p in plan.Pending)
             {
-                sb.Append("  ").Append(Paint("36", "…")).Append(' ').Append(p.Address).Append(" = ").Append(Quote(p.Value))
+                sb.Append("  ").Append(Paint("36", "…")).Append(' ').Append(SafeText.Text(p.Address)).Append(" = ").Append(Quote(p.Value))
                   .Append(": ").Append(p.Needs == Activation.Restart ? "restart pending" : "reload pending")
-                  .Append(" — ").Append(p.Note).Append('\n');
+                  .Append(" — ").Append(SafeText.Text(p.Note)).Append('\n');
             }
         }
         if (plan.Warnings.Count > 0)
@@ -84,9 +84,9 @@ internal static class PlanRenderer
                 sb.Append("  ").Append(Paint("1;33", "!")).Append(' ');
                 if (w.Address is not null)
                 {
-                    sb.Append(w.Address).Append(": ");
+                    sb.Append(SafeText.Text(w.Address)).Append(": ");
                 }
-                sb.Append(w.Message).Append('\n');
+                sb.Append(SafeText.Text(w.Message)).Append('\n');
             }
         }
         sb.Append('\n').Append(Paint("1", plan.SummaryLine)).Append('\n');
@@ -99,7 +99,7 @@ internal static class PlanRenderer
         return sb.ToString();
     }
 
-    private static string Cell(string? value) => value is null ? "" : value.Length == 0 ? "*(empty)*" : "`" + value.Replace("`", "'").Replace("|", "\\|").Replace("\n", " ") + "`";
+    private static string Cell(string? value) => value is null ? "" : value.Length == 0 ? "*(empty)*" : SafeText.Code(value);
 
     /// <summary>GitHub stops a comment at 65,536 characters; stay under it with room for a wrapper.</summary>
     public const int MarkdownLimit = 60_000;
@@ -115,13 +115,13 @@ internal static class PlanRenderer
     public static string RenderMarkdown(HostPlan plan, int limit)
     {
         var head = new StringBuilder();
-        head.Append("### pgstate plan for `").Append(plan.Host).Append("`\n\n");
+        head.Append("### pgstate plan for ").Append(SafeText.Code(plan.Host)).Append("\n\n");
         head.Append("**").Append(plan.SummaryLine).Append("**\n\n");
         var deletes = plan.Changes.Where(c => c.Action is ChangeAction.Delete or ChangeAction.Replace).ToList();
         if (deletes.Count > 0)
         {
             head.Append("> [!CAUTION]\n> This plan **deletes** ").Append(deletes.Count).Append(" resource(s): ")
-                .Append(string.Join(", ", deletes.Take(10).Select(d => $"`{d.Address}`"))).Append(deletes.Count > 10 ? ", …" : "").Append("\n\n");
+                .Append(string.Join(", ", deletes.Take(10).Select(d => SafeText.Code(d.Address)))).Append(deletes.Count > 10 ? ", …" : "").Append("\n\n");
         }
         if (plan.RestartLine is { } restart)
         {
@@ -129,7 +129,7 @@ internal static class PlanRenderer
                 .Concat(plan.Pending.Where(p => p.Needs == Activation.Restart).Select(p => p.Address)).ToList();
             head.Append("> [!WARNING]\n> ").Append(restart).Append(' ')
                 .Append(plan.RestartPolicy == Manifests.RestartPolicy.Never ? "`restart.policy: never` — it stays pending until someone restarts PostgreSQL: " : "`restart.policy: allowed` — apply restarts PostgreSQL: ")
-                .Append(string.Join(", ", restarts.Select(a => $"`{a}`"))).Append("\n\n");
+                .Append(string.Join(", ", restarts.Select(SafeText.Code))).Append("\n\n");
         }
         if (plan.Changes.Count == 0)
         {
@@ -153,17 +153,30 @@ internal static class PlanRenderer
             tail.Append("**Written but not active yet**\n\n");
             foreach (var p in plan.Pending)
             {
-                tail.Append("- `").Append(p.Address).Append("` = ").Append(Cell(p.Value)).Append(": ")
-                    .Append(p.Needs == Activation.Restart ? "restart pending" : "reload pending").Append(" — ").Append(p.Note).Append('\n');
+                tail.Append("- ").Append(SafeText.Code(p.Address)).Append(" = ").Append(Cell(p.Value)).Append(": ")
+                    .Append(p.Needs == Activation.Restart ? "restart pending" : "reload pending").Append(" — ").Append(SafeText.Markdown(p.Note)).Append('\n');
             }
             tail.Append('\n');
         }
         if (plan.Warnings.Count > 0)
         {
             tail.Append("**Warnings**\n\n");
+            // Warnings come before the change tables, but even they cannot take the whole comment (600 live-session
+            // warnings made one GitHub refuses): at most half of it, the rest counted.
+            var shown = 0;
             foreach (var w in plan.Warnings)
             {
-                tail.Append("- ").Append(w.Address is null ? "" : $"`{w.Address}`: ").Append(w.Message).Append('\n');
+                var line = "- " + (w.Address is null ? "" : SafeText.Code(w.Address) + ": ") + SafeText.Markdown(w.Message) + "\n";
+                if (head.Length + tail.Length + line.Length > limit / 2)
+                {
+                    break;
+                }
+                tail.Append(line);
+                shown++;
+            }
+            if (shown < plan.Warnings.Count)
+            {
+                tail.Append("- … and ").Append(plan.Warnings.Count - shown).Append(" more warning(s), left out to stay under GitHub's comment size limit: the job log and `pgstate show plan.json` have them all\n");
             }
             tail.Append('\n');
         }
@@ -188,8 +201,8 @@ internal static class PlanRenderer
             body.Append(open);
             foreach (var c in group)
             {
-                var row = $"| {c.Action.Symbol()} | `{c.Address}` | {Cell(Shown(c, c.Before))} | {Cell(Shown(c, c.After))} | {(c.Activation == Activation.None ? "" : c.Activation.Word())} |\n"
-                    + (c.Note is null ? "" : $"| | ↳ {c.Note.Replace("|", "\\|")} | | | |\n");
+                var row = $"| {c.Action.Symbol()} | {SafeText.Code(c.Address)} | {Cell(Shown(c, c.Before))} | {Cell(Shown(c, c.After))} | {(c.Activation == Activation.None ? "" : c.Activation.Word())} |\n"
+                    + (c.Note is null ? "" : $"| | ↳ {SafeText.Markdown(c.Note)} | | | |\n");
                 if (body.Length + row.Length + close.Length > budget)
                 {
                     leftOut++;

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
+using PgState.Engine.Rendering;
 
 namespace PgState.Modules.Backups;
 
@@ -113,6 +114,8 @@ public static class DrillReports
     {
         var path = StatusFile(backup);
         await HostFiles.WriteAtomicAsync(path, Json(report), cancellationToken);
+        // Probe values are the database's data: readable by the job's user (and root) only.
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         if (owner is { } o)
         {
             Posix.Chown(path, o.Uid, o.Gid);
@@ -185,18 +188,18 @@ public static class DrillReports
             .Append(r.Kind == "drill" ? (r.Passed ? "PASSED" : "FAILED") : (r.Passed ? "done" : "FAILED")).Append('\n');
         foreach (var (label, value) in Rows(r))
         {
-            sb.Append("  ").Append(label.PadRight(14)).Append(value).Append('\n');
+            sb.Append("  ").Append(label.PadRight(14)).Append(SafeText.Text(value)).Append('\n');
         }
         foreach (var f in r.Failures)
         {
-            sb.Append("  FAILED: ").Append(f.Replace("\n", "\n  ", StringComparison.Ordinal)).Append('\n');
+            sb.Append("  FAILED: ").Append(string.Join("\n  ", f.Split('\n').Select(SafeText.Text))).Append('\n');
         }
         return sb.ToString();
     }
 
     public static string Markdown(DrillReport r)
     {
-        static string Cell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", "<br>", StringComparison.Ordinal);
+        static string Cell(string s) => SafeText.Markdown(s);
         var sb = new StringBuilder();
         sb.Append("### ").Append(r.Kind == "drill" ? "Restore drill" : "Restore").Append(" of `").Append(r.Name).Append("` on `").Append(r.Host).Append("`: **")
             .Append(r.Passed ? "passed" : "failed").Append("**\n\n| | |\n|---|---|\n");
@@ -209,7 +212,7 @@ public static class DrillReports
             sb.Append('\n');
             foreach (var f in r.Failures)
             {
-                sb.Append("> [!CAUTION]\n> ").Append(f.Replace("\n", "\n> ", StringComparison.Ordinal)).Append('\n');
+                sb.Append("> [!CAUTION]\n> ").Append(string.Join("\n> ", f.Split('\n').Select(SafeText.Markdown))).Append('\n');
             }
         }
         return sb.ToString();

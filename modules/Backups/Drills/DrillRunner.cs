@@ -385,7 +385,8 @@ public sealed class DrillRunner(RestoreContext context)
                 next.Add("The backup holds no postgresql.conf: its configuration lives outside the data directory (e.g. /etc/postgresql/N/main); start it with that configuration and data_directory = " + directory + ".");
             }
             next.Add($"Check archive_mode before you start it: once promoted, a server with archive_mode on archives its new timeline into the archive (right for a replacement, wrong beside a running original).");
-            next.Add($"Start it: {asUser}{pgCtl} start -D {directory} -l {logFile}   (or pgstate restore {Backup.Name} … --start)");
+            // Printed to be pasted into a shell: every path single-quoted (restore --to refuses quotes, so none can close it).
+            next.Add($"Start it: {asUser}'{pgCtl}' start -D '{directory}' -l '{logFile}'   (or pgstate restore {Backup.Name} … --start)");
             next.Add("It replays WAL from the archive, stops at the target and promotes itself; then point applications (and the manifest's dataDirectory) at it.");
             report = report with { Verification = await VerifiedAsync(), EndedUtc = DateTime.UtcNow, Passed = true };
             return (report, next);

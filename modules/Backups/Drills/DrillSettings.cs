@@ -73,6 +73,9 @@ internal static partial class DrillBinder
         "recovery_target", "recovery_target_name", "recovery_target_xid", "recovery_target_lsn", "recovery_target_time",
         "recovery_target_inclusive", "recovery_target_timeline", "recovery_target_action", "logging_collector", "log_destination",
         "lc_messages", "log_min_messages", "synchronous_standby_names", "stats_temp_directory", "restart_after_crash", "ssl", "cluster_name",
+        // A drill that passes on a damaged backup, or loads code production does not: not a drill.
+        "zero_damaged_pages", "ignore_invalid_pages", "ignore_checksum_failure", "ignore_system_indexes", "recovery_min_apply_delay",
+        "ssl_passphrase_command", "shared_preload_libraries", "local_preload_libraries", "session_preload_libraries", "dynamic_library_path",
     };
 
     public static DesiredDrill? Bind(YamlMapping? node, string backupName, string destination, string scheduler, TimeSpan? retentionMaxAge,
