@@ -22,7 +22,7 @@ ensure_packages() {
 # systemd-analyze with the zone files (the calendar tests compare CalendarSpec with it); the package
 # tools (rpm, lintian), and debootstrap + systemd-nspawn for the test under a real systemd.
 ensure_test_packages() {
-  ensure_packages postgresql postgresql-contrib util-linux coreutils \
+  ensure_packages postgresql postgresql-contrib pgbackrest util-linux coreutils \
     policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr \
     systemd tzdata rpm lintian debootstrap systemd-container
 }
