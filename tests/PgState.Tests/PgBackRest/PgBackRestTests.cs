@@ -61,7 +61,15 @@ public sealed class PgBackRestTests(ClusterFixture fixture) : IAsyncLifetime, ID
           backupScheduling: {unitDirectory: {{_dir.Path}}/units, cronDirectory: {{_dir.Path}}/cron, pgstatePath: /bin/true, manifestPath: {{_dir.Path}}/pgbackrest.yaml}
           backups:
             - {name: weekly-full, tool: pgbackrest, type: full, schedule: "Sun *-*-* 01:00:00", destination: {{Status}}}
-            - {name: daily-incr, tool: pgbackrest, type: incr, schedule: "*-*-* 01:00:00", destination: {{Status}}}
+            - name: daily-incr
+              tool: pgbackrest
+              type: incr
+              schedule: "*-*-* 01:00:00"
+              destination: {{Status}}
+              drill:
+                schedule: "Sat *-*-* 03:00:00"
+                probes:
+                  - {name: markers, sql: "select string_agg(id::text, ',' order by id) from pgbr_marker"}
         """, "allowed"));
 
     private static List<(string Id, string Status, string Message)> Checks(string json)
@@ -141,6 +149,31 @@ public sealed class PgBackRestTests(ClusterFixture fixture) : IAsyncLifetime, ID
         Assert.Contains(checks, c => c.Id == "pgbackrest:check" && c.Status == "ok");
         Assert.Contains(checks, c => c.Id == "backup:weekly-full" && c.Status == "ok" && c.Message.Contains(fullStatus.Backup!, StringComparison.Ordinal));
         Assert.Contains(checks, c => c.Id == "backup:daily-incr" && c.Status == "ok" && c.Message.Contains(incrStatus.Backup!, StringComparison.Ordinal));
+
+        // A drill restores through pgbackrest restore to a time between two commits: the first is back, the second is not.
+        await _cluster.ExecAsync("drop table if exists pgbr_marker; create table pgbr_marker(id int); insert into pgbr_marker values (1)");
+        await Task.Delay(1100);
+        var t1 = DateTime.UtcNow;
+        await Task.Delay(1100);
+        await _cluster.ExecAsync("insert into pgbr_marker values (2)");
+        var archivedBefore = await _cluster.ScalarAsync<long>("select archived_count from pg_stat_archiver");
+        await _cluster.ExecAsync("select pg_switch_wal()");
+        deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await _cluster.ScalarAsync<long>("select archived_count from pg_stat_archiver") == archivedBefore && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+        var target = t1.ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", System.Globalization.CultureInfo.InvariantCulture);
+        var drill = await CliRunner.RunAsync(["restore", "drill", "daily-incr", "--manifest", file, "--format", "json", "--target", target], Environment);
+        Assert.True(drill.ExitCode == 0, drill.ToString());
+        using (var report = JsonDocument.Parse(drill.Stdout[drill.Stdout.IndexOf('{', StringComparison.Ordinal)..]))
+        {
+            var r = report.RootElement;
+            Assert.True(r.GetProperty("passed").GetBoolean(), drill.ToString());
+            Assert.StartsWith(incrStatus.Backup!, r.GetProperty("backup").GetString(), StringComparison.Ordinal);
+            Assert.Equal("1", r.GetProperty("probes").EnumerateArray().Single().GetProperty("value").GetString());
+        }
+        Assert.Empty(Directory.GetDirectories(Status, ".pgstate-drill-*"));
 
         // A repository pgBackRest cannot use: check fails and quotes pgBackRest.
         var moved = Repo + ".moved";
