@@ -48,10 +48,15 @@ internal sealed class BoundPgBackRest(HostManifest host, PgBackRestSection secti
         var path = section.ConfigPath;
         try
         {
-            if (Posix.Stat(path) is { Kind: PosixFileKind.Regular, Size: < 1024 * 1024 })
+            if (Posix.Stat(path) is { Kind: PosixFileKind.Regular, Size: < 1024 * 1024 } st)
             {
                 existing = await File.ReadAllBytesAsync(path, cancellationToken);
                 foreign = !PgBackRestConfig.WrittenFor(existing, host.Name);
+                if (Posix.User(user) is { } job && !ReadableBy(st, job.Uid, Posix.Group(group) ?? job.Gid))
+                {
+                    // archive-push (the server) and the backup jobs run as that user: they would fail on every segment.
+                    warnings.Add($"{path} is not readable by {user} (owner uid {st.Uid}, mode {Convert.ToString(st.Mode & 0xFFF, 8)}): archive-push and the backup jobs run as {user}; chown {user}: or chmod g+r it");
+                }
             }
             else if (Posix.Stat(path) is { } other)
             {
@@ -88,6 +93,9 @@ internal sealed class BoundPgBackRest(HostManifest host, PgBackRestSection secti
             .ToList();
         return new PgBackRestLive(existing, foreign, desired, stanzas, user, group, warnings);
     }
+
+    private static bool ReadableBy(PosixStat st, uint uid, uint gid) =>
+        (st.Uid == uid && (st.Mode & 0b100_000_000) != 0) || (st.Gid == gid && (st.Mode & 0b000_100_000) != 0) || (st.Mode & 0b000_000_100) != 0;
 
     public override void Diff(PgBackRestLive live, Diff<PgBackRestWrite> diff)
     {
