@@ -32,8 +32,14 @@ public sealed record PgBackRestSection(
 /// health checks (pgbackrest check within a bounded time). archive_command stays the archiving
 /// module's: both name the stanza, and CheckFacts there refuses two different ones.
 /// </summary>
-public sealed partial class PgBackRestModule : IModule
+public sealed partial class PgBackRestModule : IModule, IRecoveringModule
 {
+    /// <summary>A run killed while writing the configuration leaves its temporary file (which may hold the cipher pass) beside it: removed.</summary>
+    public Task<IReadOnlyList<string>> RecoverAsync(PgState.Engine.Host.IHostSession session, IBound? bound, CancellationToken cancellationToken) =>
+        Task.FromResult(bound is BoundPgBackRest b
+            ? PgState.Engine.Host.HostFiles.RemoveStaleTemporaries(Path.GetDirectoryName(PgState.Engine.Host.HostFiles.ResolveLinks(b.Section.ConfigPath))!)
+            : (IReadOnlyList<string>)[]);
+
     public const string Module = "pgbackrest";
 
     public const string DefaultConfigPath = "/etc/pgbackrest/pgbackrest.conf";

@@ -205,6 +205,23 @@ public sealed class PgBackRestTests(ClusterFixture fixture) : IAsyncLifetime, ID
         File.Delete(Config);
 
         Assert.Equal(0, (await CliRunner.RunAsync(["apply", "--auto-approve", file], Environment)).ExitCode);
+
+        // What a killed apply left beside the file (it may hold the cipher pass) goes at the next run.
+        var stale = Path.Combine(Path.GetDirectoryName(Config)!, ".pgbackrest.conf.pgstate-999999999.tmp");
+        File.WriteAllText(stale, "repo1-cipher-pass=" + Cipher);
+        Assert.Equal(0, (await CliRunner.RunAsync(["plan", file], Environment)).ExitCode);
+        Assert.False(File.Exists(stale));
+
+        if (ScratchCluster.IsRoot)
+        {
+            // A file the server's user cannot read: archive-push would fail on every segment, and the plan says so.
+            await ProcessRunner.Default.RunAsync("chown", ["root:root", Config]);
+            File.SetUnixFileMode(Config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var unreadable = await CliRunner.RunAsync(["plan", file], Environment);
+            Assert.Contains($"{Config} is not readable by postgres", unreadable.Stdout + unreadable.Stderr, StringComparison.Ordinal);
+            await _cluster.ChownToServerAsync(Config);
+        }
+
         var changed = await CliRunner.RunAsync(["plan", file], new Dictionary<string, string> { [CipherVariable] = "another-secret-9931" });
         Assert.True(changed.ExitCode == 2, changed.ToString());
         Assert.Contains("pgbackrest.config", changed.Stdout, StringComparison.Ordinal);
