@@ -78,6 +78,11 @@ public sealed partial class PgBackRestModule : IModule, IRecoveringModule
             if (BindRepository(r, repositories.Count + 1, dataDirectory, diagnostics) is { } repo)
             {
                 repositories.Add(repo);
+                if (repo.Type == "posix")
+                {
+                    // archive-push runs in the server's SELinux domain and writes here: its label matters.
+                    context.Facts.Publish(HostFacts.StorageDestinations, new StorageDestination($"pgBackRest repository repo{repo.Index}", repo.Path, r["path"]!.Position));
+                }
             }
         }
         var global = new List<PgBackRestOption>();

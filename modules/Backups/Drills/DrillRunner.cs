@@ -143,6 +143,7 @@ public sealed class DrillRunner(RestoreContext context)
                 BackupBytes = restored.Bytes,
                 BackupStartedUtc = restored.BackupStartedUtc,
                 BackupStartLsn = restored.StartLsn is { } l ? Lsn.Format(l) : null,
+                RestoreCommand = restored.RestoreCommand ?? report.RestoreCommand,
                 CopySeconds = (copied - started).TotalSeconds,
             };
             var major = MajorOfDirectory(data);
@@ -360,7 +361,7 @@ public sealed class DrillRunner(RestoreContext context)
             BackupEndedUtc = restored.BackupEndedUtc,
             BackupBytes = restored.Bytes,
             BackupStartLsn = restored.StartLsn is { } l ? Lsn.Format(l) : null,
-            RestoreCommand = restoreCommand,
+            RestoreCommand = restored.RestoreCommand ?? restoreCommand,
             CopySeconds = (DateTime.UtcNow - started).TotalSeconds,
         };
         async Task<string> VerifiedAsync()

@@ -22,7 +22,11 @@ public sealed record RestoreRequest(
 /// the copy): a restore starts the server beside it and awaits it before it calls the restore good;
 /// it throws, quoting the tool, when the backup is damaged.
 /// </summary>
-public sealed record RestoredBackup(string Source, DateTime BackupStartedUtc, DateTime? BackupEndedUtc, long Bytes, ulong? StartLsn, Task<string> Verification);
+public sealed record RestoredBackup(string Source, DateTime BackupStartedUtc, DateTime? BackupEndedUtc, long Bytes, ulong? StartLsn, Task<string> Verification)
+{
+    /// <summary>The restore_command the source wrote, when it is not the one it was handed (pgBackRest's names the restored pg1-path).</summary>
+    public string? RestoreCommand { get; init; }
+}
 
 /// <summary>Which backup a restore starts from, before it starts: for reports.</summary>
 public sealed record ChosenBackup(string Source, DateTime StartedUtc, DateTime? EndedUtc);
@@ -123,7 +127,10 @@ public sealed class PgBackRestSource(PgBackRestCli cli, PgBackRestBackup chosen)
         await RecoverySettings.WriteAsync(request.DataDirectory, restoreCommand, request.TargetUtc, request.Why, request.Owner, cancellationToken);
         var (startLsn, startTime) = PgBaseBackupSource.ReadBackupLabel(request.DataDirectory);
         return new RestoredBackup($"{chosen.Label} (stanza {cli.Stanza})", startTime ?? chosen.StartedUtc, chosen.StoppedUtc, chosen.Size, startLsn,
-            Task.FromResult("pgBackRest checked every file against the backup's manifest while restoring"));
+            Task.FromResult("pgBackRest checked every file against the backup's manifest while restoring"))
+        {
+            RestoreCommand = restoreCommand,
+        };
     }
 }
 

@@ -172,6 +172,7 @@ public sealed class PgBackRestTests(ClusterFixture fixture) : IAsyncLifetime, ID
             Assert.True(r.GetProperty("passed").GetBoolean(), drill.ToString());
             Assert.StartsWith(incrStatus.Backup!, r.GetProperty("backup").GetString(), StringComparison.Ordinal);
             Assert.Equal("1", r.GetProperty("probes").EnumerateArray().Single().GetProperty("value").GetString());
+            Assert.Contains("--pg1-path=" + Status, r.GetProperty("restoreCommand").GetString(), StringComparison.Ordinal);
         }
         Assert.Empty(Directory.GetDirectories(Status, ".pgstate-drill-*"));
 
