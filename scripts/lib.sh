@@ -23,7 +23,7 @@ ensure_packages() {
 # tools (rpm, lintian), and debootstrap + systemd-nspawn for the test under a real systemd; Ansible,
 # sshd and sudo for the collection's tests (they start their own sshd, never the system's).
 ensure_test_packages() {
-  ensure_packages postgresql postgresql-contrib util-linux coreutils \
+  ensure_packages postgresql postgresql-contrib pgbackrest util-linux coreutils \
     policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr \
     systemd tzdata rpm lintian debootstrap systemd-container ansible openssh-server openssh-client sudo
 }

@@ -8,6 +8,7 @@ internal static class ModuleCatalog
     public static IReadOnlyList<IModule> All { get; } =
     [
         new Modules.Selinux.SelinuxModule(),
+        new Modules.PgBackRest.PgBackRestModule(),
         new Modules.Archiving.ArchivingModule(),
         new Modules.Replication.ReplicationModule(),
         new Modules.Hba.HbaModule(),

@@ -195,8 +195,12 @@ public static class ArchiveCommands
     public static string Copy(string destination) => TemplateRenderer.Render(typeof(ArchiveCommands).Assembly,
         "PgState.Modules.Archiving.archive_command_copy.sbn", new TemplateModel().Set("dest", ShellQuote(destination.TrimEnd('/'))));
 
-    public static string PgBackRest(string stanza) => TemplateRenderer.Render(typeof(ArchiveCommands).Assembly,
-        "PgState.Modules.Archiving.archive_command_pgbackrest.sbn", new TemplateModel().Set("stanza", stanza));
+    /// <summary>pgBackRest's own default configuration file: archive_command names any other with --config.</summary>
+    public const string DefaultPgBackRestConfig = "/etc/pgbackrest/pgbackrest.conf";
+
+    public static string PgBackRest(string stanza, string? config = null) => TemplateRenderer.Render(typeof(ArchiveCommands).Assembly,
+        "PgState.Modules.Archiving.archive_command_pgbackrest.sbn", new TemplateModel().Set("stanza", stanza)
+            .Set("config", config is null || config == DefaultPgBackRestConfig ? null : ShellQuote(config)));
 
     /// <summary>Single-quotes a path for sh, and doubles % because the server expands %p, %f, %%.</summary>
     public static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''").Replace("%", "%%") + "'";
@@ -210,29 +214,40 @@ internal sealed record SettingsLive(
     IReadOnlyList<string> AllNames,
     string ServerVersion);
 
-internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired, RestartPolicy restartPolicy) : BoundModule<SettingsLive, SettingWrite>
+internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> initial, RestartPolicy restartPolicy) : BoundModule<SettingsLive, SettingWrite>
 {
+    private List<DesiredSetting> _desired = [.. initial];
+
     private CatalogQuery<(ParameterInfo Info, LiveSetting Setting)>? _settings;
     private CatalogQuery<FileSetting>? _files;
 
     public override string Name => SettingsDiff.Module;
 
-    public IReadOnlyList<DesiredSetting> Desired => desired;
+    public IReadOnlyList<DesiredSetting> Desired => _desired;
 
     public override void CheckFacts(FactBag facts, DiagnosticBag diagnostics)
     {
         if (facts.One(HostFacts.ArchiveMethod) is { Method: "pgbackrest", Stanza: { } stanza } method
-            && facts.One(HostFacts.PgBackRest) is { } pgbackrest && pgbackrest.Stanza != stanza)
+            && facts.One(HostFacts.PgBackRest) is { } pgbackrest)
         {
-            diagnostics.Error(DiagnosticCodes.StanzaMismatch,
-                $"spec.archiving.stanza is \"{stanza}\" but spec.pgbackrest.stanza (at {pgbackrest.Position}) is \"{pgbackrest.Stanza}\": archive-push would write to another stanza",
-                method.Position);
+            if (pgbackrest.Stanza != stanza)
+            {
+                diagnostics.Error(DiagnosticCodes.StanzaMismatch,
+                    $"spec.archiving.stanza is \"{stanza}\" but spec.pgbackrest.stanza (at {pgbackrest.Position}) is \"{pgbackrest.Stanza}\": archive-push would write to another stanza",
+                    method.Position);
+            }
+            else if (pgbackrest.ConfigPath != ArchiveCommands.DefaultPgBackRestConfig)
+            {
+                // archive-push must read the configuration pgstate writes, wherever spec.pgbackrest puts it.
+                _desired = [.. _desired.Select(d => d.Name == "archive_command" && d.Origin == "spec.archiving.method"
+                    ? d with { Value = ArchiveCommands.PgBackRest(stanza, pgbackrest.ConfigPath) } : d)];
+            }
         }
     }
 
     public override void DeclareReads(CatalogReads reads, ServerInfo server)
     {
-        var names = desired.Select(d => d.Name).ToArray();
+        var names = _desired.Select(d => d.Name).ToArray();
         _settings = reads.Add(SettingColumns + "where name = any($1)", ReadSetting, [names]);
         _files = server.IsSuperuser
             ? reads.Add(FileSettingColumns + "where lower(name) = any($1) order by seqno", ReadFileSetting, [names.Select(n => n.ToLowerInvariant()).ToArray()])
@@ -267,7 +282,7 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired, Rest
         var live = _settings!.Rows.ToDictionary(r => r.Info.Name, r => r.Setting, StringComparer.Ordinal);
         var files = (_files?.Rows ?? []).ToLookup(f => f.Name, StringComparer.OrdinalIgnoreCase); // postgresql.conf may write datestyle for DateStyle
         List<string> all = [];
-        if (desired.Any(d => !live.ContainsKey(d.Name) && !d.Name.Contains('.', StringComparison.Ordinal)))
+        if (_desired.Any(d => !live.ContainsKey(d.Name) && !d.Name.Contains('.', StringComparison.Ordinal)))
         {
             // Only when a name is unknown: every name, for a "did you mean" hint.
             await using var cmd = new NpgsqlCommand("select name from pg_settings", session.Connection);
@@ -282,7 +297,7 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired, Rest
 
     protected override void ValidateLive(SettingsLive live, DiagnosticBag diagnostics)
     {
-        foreach (var d in desired)
+        foreach (var d in _desired)
         {
             if (!live.Live.TryGetValue(d.Name, out var meta))
             {
@@ -307,9 +322,9 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> desired, Rest
     }
 
     public override void Diff(SettingsLive live, Diff<SettingWrite> diff) =>
-        SettingsDiff.Diff(desired, live.Live, live.Files, live.FilesReadable, restartPolicy, diff);
+        SettingsDiff.Diff(_desired, live.Live, live.Files, live.FilesReadable, restartPolicy, diff);
 
-    public override string Digest(SettingsLive live) => SettingsDiff.Digest(desired, live.Live, live.Files);
+    public override string Digest(SettingsLive live) => SettingsDiff.Digest(_desired, live.Live, live.Files);
 
     protected override async Task<string?> ApplyAsync(IHostSession session, PlannedChange<SettingWrite> change, CancellationToken cancellationToken)
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
 using PgState.Engine.Resources;
+using PgState.Modules.PgBackRest;
 
 namespace PgState.Modules.Backups;
 
@@ -44,6 +45,11 @@ internal static class BackupChecks
                 continue;
             }
             var maxAge = maxAgeOverride ?? await AllowedAgeAsync(session, b.Schedule, cancellationToken);
+            if (b.IsPgBackRest)
+            {
+                results.Add(await PgBackRestAgeAsync(bound, session, b, maxAge, cancellationToken));
+                continue;
+            }
             var newest = BackupRunner.List(b.Destination).Where(e => e.Verified || !b.Verify).Select(e => File.GetLastWriteTimeUtc(e.Path + (b.Verify ? ".verified" : "")))
                 .DefaultIfEmpty(DateTime.MinValue).Max();
             var age = DateTime.UtcNow - newest;
@@ -73,6 +79,36 @@ internal static class BackupChecks
     /// <summary>Why a tool cannot serve this server: which tool, which version, the server's version, what to install.</summary>
     public static IEnumerable<string> ToolProblems(BackupsSection section, IHostSession session) =>
         Tools(section, session).Select(t => ClientTools.Incompatibility(t, session.Server.Major, session.Server.Version)).OfType<string>();
+
+    /// <summary>The newest backup of the schedule's type in pgbackrest info, against the age the schedule allows.</summary>
+    private static async Task<CheckResult> PgBackRestAgeAsync(BoundBackups bound, IHostSession session, DesiredBackup b, TimeSpan maxAge, CancellationToken cancellationToken)
+    {
+        var id = $"backup:{b.Name}";
+        if (session.Facts.One(HostFacts.PgBackRest) is not { } fact)
+        {
+            return new CheckResult(id, CheckStatus.Fail, $"backup {b.Name} uses pgbackrest and the manifest declares no spec.pgbackrest");
+        }
+        var job = BoundBackups.JobFor(session.Server.DataDirectory.Length > 0 ? session.Server.DataDirectory : bound.Host.DataDirectory?.Value);
+        PgBackRestInfo info;
+        try
+        {
+            info = await new PgBackRestCli(fact.ConfigPath, fact.Stanza, job.User, session.Processes).InfoAsync(TimeSpan.FromMinutes(2), cancellationToken);
+        }
+        catch (PgStateException e)
+        {
+            return new CheckResult(id, CheckStatus.Fail, $"backup {b.Name}: {e.Message}");
+        }
+        if (info.Newest(b.PgBackRestType) is not { } newest)
+        {
+            return new CheckResult(id, CheckStatus.Fail, $"stanza {fact.Stanza} holds no {b.PgBackRestType} backup (pgbackrest info)");
+        }
+        var age = DateTime.UtcNow - newest.StoppedUtc;
+        var hours = age.TotalHours.ToString("0.#", CultureInfo.InvariantCulture);
+        var metrics = new Dictionary<string, double> { ["backup_age_seconds"] = age.TotalSeconds };
+        return age > maxAge
+            ? new CheckResult(id, CheckStatus.Fail, $"the newest {b.PgBackRestType} backup of stanza {fact.Stanza} ({newest.Label}) is {hours} h old; the schedule \"{b.Schedule}\" allows {maxAge.TotalHours:0.#} h", $"{hours} h") { Metrics = metrics }
+            : new CheckResult(id, CheckStatus.Ok, $"newest {b.PgBackRestType} backup of stanza {fact.Stanza} ({newest.Label}) is {hours} h old", $"{hours} h") { Metrics = metrics };
+    }
 
     /// <summary>1.5 × the longest gap between the schedule's next elapses (a weekday schedule's weekend included) plus an hour.</summary>
     internal static Task<TimeSpan> AllowedAgeAsync(IHostSession session, string schedule, CancellationToken ct)

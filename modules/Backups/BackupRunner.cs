@@ -4,6 +4,8 @@ using System.Text.Json.Serialization;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
 using PgState.Engine.Manifests;
+using PgState.Engine.Resources;
+using PgState.Modules.PgBackRest;
 
 namespace PgState.Modules.Backups;
 
@@ -21,7 +23,7 @@ internal sealed partial class BackupJson : JsonSerializerContext;
 /// user) finds nothing it cannot use; started as another user, it first checks it can.
 /// </summary>
 public sealed class BackupRunner(HostManifest host, DesiredBackup backup, ProcessRunner processes, SecretResolver secrets, JobIdentity job, Action<string> log,
-    Action<string>? progress = null)
+    Action<string>? progress = null, PgBackRestFact? pgbackrest = null)
 {
     public const string StampFormat = "yyyyMMdd'T'HHmmss'Z'";
 
@@ -58,6 +60,10 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
 
     private async Task<BackupStatus> RunLockedAsync(BackupStatus status, CancellationToken cancellationToken)
     {
+        if (backup.IsPgBackRest)
+        {
+            return await RunPgBackRestAsync(status, cancellationToken);
+        }
         var password = PasswordEnvironment();
         RemoveStalePartials();
         var stamp = status.StartedUtc.ToString(StampFormat, CultureInfo.InvariantCulture);
@@ -103,10 +109,45 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow }, cancellationToken);
     }
 
+    /// <summary>pgbackrest backup --type=TYPE with spec.pgbackrest's configuration; pgBackRest expires by its own retention.</summary>
+    private async Task<BackupStatus> RunPgBackRestAsync(BackupStatus status, CancellationToken cancellationToken)
+    {
+        var cli = PgBackRest();
+        log($"pgbackrest backup --type={backup.PgBackRestType} (stanza {cli.Stanza}, {cli.ConfigPath})");
+        var result = await cli.RunAsync("backup", ["--type=" + backup.PgBackRestType], TimeSpan.FromHours(24), cancellationToken, progress);
+        if (result.ExitCode != 0)
+        {
+            return await WriteStatusAsync(status with { EndedUtc = DateTime.UtcNow, Error = $"pgbackrest backup exited with code {result.ExitCode}: {PgBackRestCli.Message(result)}" }, cancellationToken);
+        }
+        var info = await cli.InfoAsync(TimeSpan.FromMinutes(5), cancellationToken);
+        var newest = info.Newest(backup.PgBackRestType) ?? throw new PgStateException($"pgbackrest backup succeeded but pgbackrest info lists no {backup.PgBackRestType} backup");
+        return await WriteStatusAsync(status with
+        {
+            EndedUtc = DateTime.UtcNow,
+            Backup = newest.Label,
+            Bytes = newest.RepositorySize,
+            Verification = "page checksums checked by pgBackRest while copying (pgstate backup verify runs pgbackrest verify)",
+        }, cancellationToken);
+    }
+
+    private PgBackRestCli PgBackRest() =>
+        pgbackrest is { } p ? new PgBackRestCli(p.ConfigPath, p.Stanza, _owner is null ? null : job.User, processes)
+            : throw new PgStateException($"backup {backup.Name} uses pgbackrest and the manifest declares no spec.pgbackrest");
+
     /// <summary>Verifies a finished backup again (the newest, or the one given) and records the outcome.</summary>
     public async Task<BackupStatus> VerifyExistingAsync(string? path, CancellationToken cancellationToken)
     {
         PrepareDestination();
+        if (backup.IsPgBackRest)
+        {
+            var cli = PgBackRest();
+            var started = DateTime.UtcNow;
+            log("pgbackrest verify");
+            var result = await cli.RunAsync("verify", path is null ? [] : ["--set=" + path], TimeSpan.FromHours(12), cancellationToken);
+            return await WriteStatusAsync(new BackupStatus(backup.Name, path, started, DateTime.UtcNow, 0, result.ExitCode == 0,
+                result.ExitCode == 0 ? "pgbackrest verify passed" : "failed",
+                result.ExitCode == 0 ? null : $"pgbackrest verify exited with code {result.ExitCode}: {PgBackRestCli.Message(result)}"), cancellationToken);
+        }
         var target = path ?? ListBackups().OrderByDescending(b => b.StartedUtc).FirstOrDefault()?.Path
             ?? throw new PgStateException($"no finished backup in {backup.Destination}");
         File.Delete(target + ".verified");

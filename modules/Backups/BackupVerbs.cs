@@ -48,7 +48,7 @@ internal static class BackupVerbs
             }
             context.Error.WriteLine("pgstate: " + message);
         }
-        var runner = new BackupRunner(host.Host, backup, ProcessRunner.Default, secrets, job, Log, progress);
+        var runner = new BackupRunner(host.Host, backup, ProcessRunner.Default, secrets, job, Log, progress, host.Facts.One(HostFacts.PgBackRest));
         BackupStatus status;
         try
         {
@@ -66,7 +66,7 @@ internal static class BackupVerbs
             context.Error.WriteLine();
         }
         context.Output.WriteLine(status.Error is null
-            ? $"backup {name}: {status.Backup} ({status.Bytes / (1024.0 * 1024):0.0} MB), {status.Verification ?? "not verified"}"
+            ? $"backup {name}: {status.Backup} ({status.Bytes / (1024.0 * 1024):0.0} MB{(backup.IsPgBackRest ? " in the repository" : "")}), {status.Verification ?? "not verified"}"
             : $"backup {name} failed: {status.Error}");
         context.Error.WriteLine($"pgstate: status written to {runner.StatusPath}");
         return status.Error is null ? 0 : 1;

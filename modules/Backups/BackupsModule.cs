@@ -13,6 +13,20 @@ public sealed record DesiredBackup(
 {
     /// <summary>The restore drill the manifest declares for this backup (spec.backups[].drill), or null.</summary>
     public DesiredDrill? Drill { get; init; }
+
+    /// <summary>pg_basebackup (pgstate takes the backup) or pgbackrest (pgstate runs pgbackrest backup with spec.pgbackrest's configuration).</summary>
+    public string Tool { get; init; } = PgBaseBackup;
+
+    /// <summary>For tool pgbackrest: full, diff or incr.</summary>
+    public string? PgBackRestType { get; init; }
+
+    public SourcePosition? ToolPosition { get; init; }
+
+    public bool IsPgBackRest => Tool == PgBackRest;
+
+    public const string PgBaseBackup = "pg_basebackup";
+
+    public const string PgBackRest = "pgbackrest";
 }
 
 /// <summary>Where schedules go and what they run: the installed binary and a manifest path that does not depend on who planned.</summary>
@@ -72,6 +86,20 @@ public sealed partial class BackupsModule : IModule, IVerbProvider
             {
                 diagnostics.Error(DiagnosticCodes.CronCannotSchedule, $"backup {name}: scheduler cron understands daily (\"*-*-* HH:MM:SS\") and weekly (\"Mon *-*-* HH:MM\") schedules; use systemd for \"{schedule}\"", b["schedule"]!.Position);
             }
+            var tool = b.String("tool") ?? DesiredBackup.PgBaseBackup;
+            var type = b.String("type");
+            if (tool == DesiredBackup.PgBackRest && type is null)
+            {
+                diagnostics.Error(DiagnosticCodes.PgBackRestBackupNeedsSection, $"backup {name}: tool pgbackrest needs type (full, diff or incr)", b["tool"]!.Position);
+            }
+            else if (tool != DesiredBackup.PgBackRest && type is not null)
+            {
+                diagnostics.Error(DiagnosticCodes.PgBackRestBackupNeedsSection, $"backup {name}: type is for tool pgbackrest (pg_basebackup always takes a full backup)", b["type"]!.KeyOrPosition);
+            }
+            if (tool == DesiredBackup.PgBackRest && (b["format"] is { IsDefault: false } || b["compression"] is { IsDefault: false } || b["retention"] is not null))
+            {
+                diagnostics.Error(DiagnosticCodes.PgBackRestBackupNeedsSection, $"backup {name}: format, compression and retention of a pgbackrest backup are spec.pgbackrest's (compress, repositories[].retention)", b.Position);
+            }
             var retention = b.Mapping("retention");
             var connection = b.Mapping("connection");
             var maxAge = retention.Duration("maxAge", diagnostics)?.Value;
@@ -82,6 +110,9 @@ public sealed partial class BackupsModule : IModule, IVerbProvider
                 b.Bool("verify") ?? true, scheduler, b["schedule"]!.Position)
             {
                 Drill = DrillBinder.Bind(b.Mapping("drill"), name, destination, scheduler, maxAge, context.Host.DataDirectory, diagnostics),
+                Tool = tool,
+                PgBackRestType = type,
+                ToolPosition = b["tool"]?.Position ?? b.Position,
             });
             context.Facts.Publish(HostFacts.StorageDestinations, new StorageDestination($"backup destination of '{name}'", destination, b["destination"]!.Position));
             if (backups[^1].Drill is { } drill && drill.WorkDirectory != destination)
@@ -253,6 +284,10 @@ internal sealed class BoundBackups(HostManifest host, BackupsSection section) : 
         foreach (var b in section.Backups)
         {
             DrillBinder.CheckFacts(b, facts, diagnostics);
+            if (b.IsPgBackRest && facts.One(HostFacts.PgBackRest) is null)
+            {
+                diagnostics.Error(DiagnosticCodes.PgBackRestBackupNeedsSection, $"backup {b.Name}: tool pgbackrest needs spec.pgbackrest (stanza, repositories)", b.ToolPosition);
+            }
         }
     }
 

@@ -85,4 +85,13 @@ public static class DiagnosticCodes
     public static readonly DiagnosticCode DrillTargetBeforeBackup = new("PGS508", "a drill target lies before every backup that could reach it");
     public static readonly DiagnosticCode DrillProbeNotSelect = new("PGS509", "a drill probe is not one read-only query");
     public static readonly DiagnosticCode DrillWorkDirectory = new("PGS510", "a drill work directory is the data directory, inside it, or inside the archive");
+
+    // pgBackRest (6xx)
+    public static readonly DiagnosticCode PgBackRestRepoType = new("PGS601", "a pgBackRest repository type is unknown or lacks its fields");
+    public static readonly DiagnosticCode PgBackRestRetention = new("PGS602", "a pgBackRest retention would keep no backup");
+    public static readonly DiagnosticCode PgBackRestProcessMax = new("PGS603", "pgBackRest's process-max exceeds the host's cores");
+    public static readonly DiagnosticCode PgBackRestBadStanza = new("PGS604", "a stanza name has characters pgBackRest rejects");
+    public static readonly DiagnosticCode PgBackRestPathInData = new("PGS605", "a pgBackRest repository or spool path overlaps the data directory");
+    public static readonly DiagnosticCode PgBackRestBadOption = new("PGS606", "a pgBackRest pass-through option is malformed or set twice");
+    public static readonly DiagnosticCode PgBackRestBackupNeedsSection = new("PGS607", "a backup with tool pgbackrest needs spec.pgbackrest");
 }

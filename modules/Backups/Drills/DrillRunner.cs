@@ -59,7 +59,8 @@ public sealed class DrillRunner(RestoreContext context)
         RestoreCommands.For(context.Archive, context.PgBackRest, out var error) ?? throw new PgStateException(error!);
 
     /// <summary>The backup to restore for a target and the source that restores it.</summary>
-    private IRestoreSource Source(DateTime? targetUtc) => RestoreSources.For(Backup, targetUtc, context.Processes);
+    private Task<IRestoreSource> SourceAsync(DateTime? targetUtc, CancellationToken cancellationToken) =>
+        RestoreSources.ForAsync(Backup, targetUtc, context.Processes, context.PgBackRest, BoundBackups.JobFor(DataDirectory), cancellationToken);
 
     /// <summary>pg_ctl of the running server (postmaster.pid, /proc), checked against the backup's major version.</summary>
     private async Task<string> PgCtlAsync(int major, CancellationToken cancellationToken)
@@ -123,7 +124,7 @@ public sealed class DrillRunner(RestoreContext context)
             drillLock = AcquireLock(owner);
             await RemoveStaleAsync(job, cancellationToken);
             var restoreCommand = RestoreCommand();
-            var source = Source(targetUtc);
+            var source = await SourceAsync(targetUtc, cancellationToken);
             report = report with { Backup = source.Chosen.Source, BackupStartedUtc = source.Chosen.StartedUtc, BackupEndedUtc = source.Chosen.EndedUtc, RestoreCommand = restoreCommand };
 
             scratch = Path.Combine(Drill.WorkDirectory, $".pgstate-drill-{Backup.Name}-{started.ToString(BackupRunner.StampFormat, CultureInfo.InvariantCulture)}");
@@ -143,6 +144,7 @@ public sealed class DrillRunner(RestoreContext context)
                 BackupBytes = restored.Bytes,
                 BackupStartedUtc = restored.BackupStartedUtc,
                 BackupStartLsn = restored.StartLsn is { } l ? Lsn.Format(l) : null,
+                RestoreCommand = restored.RestoreCommand ?? report.RestoreCommand,
                 CopySeconds = (copied - started).TotalSeconds,
             };
             var major = MajorOfDirectory(data);
@@ -318,7 +320,7 @@ public sealed class DrillRunner(RestoreContext context)
         {
             throw new PgStateException($"{directory} is not empty: a restore fills an empty (or new) directory (one left by an interrupted restore can be removed)");
         }
-        var source = Source(targetUtc);
+        var source = await SourceAsync(targetUtc, cancellationToken);
         var created = !Directory.Exists(directory);
         CreateOwnedDirectory(directory, owner);
         File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -360,7 +362,7 @@ public sealed class DrillRunner(RestoreContext context)
             BackupEndedUtc = restored.BackupEndedUtc,
             BackupBytes = restored.Bytes,
             BackupStartLsn = restored.StartLsn is { } l ? Lsn.Format(l) : null,
-            RestoreCommand = restoreCommand,
+            RestoreCommand = restored.RestoreCommand ?? restoreCommand,
             CopySeconds = (DateTime.UtcNow - started).TotalSeconds,
         };
         async Task<string> VerifiedAsync()

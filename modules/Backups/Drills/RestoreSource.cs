@@ -1,6 +1,8 @@
 using System.Globalization;
 using PgState.Engine.Diagnostics;
 using PgState.Engine.Host;
+using PgState.Engine.Resources;
+using PgState.Modules.PgBackRest;
 
 namespace PgState.Modules.Backups;
 
@@ -20,7 +22,11 @@ public sealed record RestoreRequest(
 /// the copy): a restore starts the server beside it and awaits it before it calls the restore good;
 /// it throws, quoting the tool, when the backup is damaged.
 /// </summary>
-public sealed record RestoredBackup(string Source, DateTime BackupStartedUtc, DateTime? BackupEndedUtc, long Bytes, ulong? StartLsn, Task<string> Verification);
+public sealed record RestoredBackup(string Source, DateTime BackupStartedUtc, DateTime? BackupEndedUtc, long Bytes, ulong? StartLsn, Task<string> Verification)
+{
+    /// <summary>The restore_command the source wrote, when it is not the one it was handed (pgBackRest's names the restored pg1-path).</summary>
+    public string? RestoreCommand { get; init; }
+}
 
 /// <summary>Which backup a restore starts from, before it starts: for reports.</summary>
 public sealed record ChosenBackup(string Source, DateTime StartedUtc, DateTime? EndedUtc);
@@ -43,13 +49,89 @@ public interface IRestoreSource
     Task<RestoredBackup> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken);
 }
 
-/// <summary>Where a backup's restores come from. One kind today: the backups `pgstate backup run` takes.</summary>
+/// <summary>Where a backup's restores come from: the backups `pgstate backup run` takes with pg_basebackup, or a pgBackRest stanza.</summary>
 public static class RestoreSources
 {
-    /// <summary>The source for a backup and a target; throws (naming the oldest backup) when no backup can reach the target.
-    /// A pgBackRest-backed backup adds its case here (a source running pgbackrest restore --type=time).</summary>
-    public static IRestoreSource For(DesiredBackup backup, DateTime? targetUtc, ProcessRunner processes) =>
-        new PgBaseBackupSource(backup, RestorableBackups.Choose(backup, RestorableBackups.List(backup), targetUtc), processes);
+    /// <summary>The source for a backup and a target; throws (naming the oldest backup) when no backup can reach the target.</summary>
+    public static async Task<IRestoreSource> ForAsync(DesiredBackup backup, DateTime? targetUtc, ProcessRunner processes, PgBackRestFact? pgbackrest, JobIdentity job,
+        CancellationToken cancellationToken)
+    {
+        if (!backup.IsPgBackRest)
+        {
+            return new PgBaseBackupSource(backup, RestorableBackups.Choose(backup, RestorableBackups.List(backup), targetUtc), processes);
+        }
+        if (pgbackrest is null)
+        {
+            throw new PgStateException($"backup {backup.Name} uses pgbackrest and the manifest declares no spec.pgbackrest");
+        }
+        var cli = new PgBackRestCli(pgbackrest.ConfigPath, pgbackrest.Stanza, Posix.IsRoot ? job.User : null, processes);
+        var info = await cli.InfoAsync(TimeSpan.FromMinutes(2), cancellationToken);
+        return new PgBackRestSource(cli, PgBackRestSource.Choose(backup, info, targetUtc));
+    }
+}
+
+/// <summary>
+/// A backup in a pgBackRest stanza: `pgbackrest restore --set=LABEL --type=time --target=… --pg1-path=DIR`
+/// (--type=default for the end of the archive) as the data directory's owner. pgBackRest checks each
+/// file against its backup manifest while it restores; pgstate's recovery block follows pgBackRest's
+/// settings in postgresql.auto.conf, so the restore_command with --config and the target are the same
+/// whatever made the backup.
+/// </summary>
+public sealed class PgBackRestSource(PgBackRestCli cli, PgBackRestBackup chosen) : IRestoreSource
+{
+    public string Description => $"pgBackRest backup {chosen.Label} ({chosen.Type}) of stanza {cli.Stanza}";
+
+    public ChosenBackup Chosen => new(chosen.Label, chosen.StartedUtc, chosen.StoppedUtc);
+
+    /// <summary>The newest backup of the stanza (any type: diff and incr carry their references) that stopped by the target.</summary>
+    public static PgBackRestBackup Choose(DesiredBackup backup, PgBackRestInfo info, DateTime? targetUtc)
+    {
+        var backups = info.Backups.OrderBy(b => b.StoppedUtc).ToList();
+        if (backups.Count == 0)
+        {
+            throw new PgStateException($"stanza {info.Stanza} holds no backup to restore ({info.StatusMessage})");
+        }
+        if (targetUtc is not { } target)
+        {
+            return backups[^1];
+        }
+        return backups.LastOrDefault(b => b.StoppedUtc <= target)
+            ?? throw new PgStateException($"the target {RestorableBackups.Stamp(target)} lies before the end of the oldest backup of stanza {info.Stanza} " +
+                $"({backups[0].Label}, ended {RestorableBackups.Stamp(backups[0].StoppedUtc)}): no backup of {backup.Name} can be restored to it");
+    }
+
+    public async Task<RestoredBackup> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken)
+    {
+        List<string> options = ["--set=" + chosen.Label, "--pg1-path=" + request.DataDirectory, "--target-action=promote", "--target-timeline=latest"];
+        if (request.TargetUtc is { } t)
+        {
+            options.AddRange(["--type=time", "--target=" + t.ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", CultureInfo.InvariantCulture)]);
+        }
+        else
+        {
+            options.Add("--type=default");
+        }
+        if (Directory.EnumerateFileSystemEntries(request.DataDirectory).Any())
+        {
+            options.Add("--delta"); // a directory kept from an earlier restore: only what differs is copied
+        }
+        request.Log($"pgbackrest restore {string.Join(' ', options)}");
+        var result = await cli.RunAsync("restore", options, TimeSpan.FromHours(24), cancellationToken, request.Progress);
+        if (result.ExitCode != 0)
+        {
+            throw new PgStateException($"pgbackrest restore exited with code {result.ExitCode}: {PgBackRestCli.Message(result)}");
+        }
+        // archive-get refuses to run in a directory other than pg1-path: the restored server names its own.
+        var restoreCommand = $"pgbackrest --config={RestoreCommands.ShellWord(cli.ConfigPath)} --stanza={RestoreCommands.ShellWord(cli.Stanza)} " +
+            $"--pg1-path={RestoreCommands.ShellWord(request.DataDirectory)} archive-get %f \"%p\"";
+        await RecoverySettings.WriteAsync(request.DataDirectory, restoreCommand, request.TargetUtc, request.Why, request.Owner, cancellationToken);
+        var (startLsn, startTime) = PgBaseBackupSource.ReadBackupLabel(request.DataDirectory);
+        return new RestoredBackup($"{chosen.Label} (stanza {cli.Stanza})", startTime ?? chosen.StartedUtc, chosen.StoppedUtc, chosen.Size, startLsn,
+            Task.FromResult("pgBackRest checked every file against the backup's manifest while restoring"))
+        {
+            RestoreCommand = restoreCommand,
+        };
+    }
 }
 
 /// <summary>
@@ -197,7 +279,7 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
     }
 
     /// <summary>START WAL LOCATION and START TIME from backup_label.</summary>
-    private static (ulong? Lsn, DateTime? Time) ReadBackupLabel(string dataDirectory)
+    internal static (ulong? Lsn, DateTime? Time) ReadBackupLabel(string dataDirectory)
     {
         var label = Path.Combine(dataDirectory, "backup_label");
         if (!File.Exists(label))

@@ -53,6 +53,7 @@ public partial class ExamplePlanSnapshotTests(ClusterFixture fixture) : IAsyncLi
             ["PGSTATE_SANDBOX"] = _cluster.Root,
             ["PGSTATE_SANDBOX_PORT"] = _cluster.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["PG_BACKUP_PASSWORD"] = "example-password-not-shown",
+            ["PGBACKREST_REPO1_CIPHER_PASS"] = "example-cipher-not-shown",
         };
         var result = await CliRunner.RunAsync(
             ["plan", "--format", format, "--pg-host", _cluster.SocketDirectory, "--pg-port", env["PGSTATE_SANDBOX_PORT"],
