@@ -201,6 +201,7 @@ public sealed partial class ArchivingModule : IImportingModule
             {
                 entries.Add(new("archive_command", new YamlOutEntry("method", YamlOut.String("pgbackrest"))));
                 entries.Add(new("", new YamlOutEntry("stanza", YamlOut.String(m.Groups[1].Value))));
+                context.Note($"archiving: archive_command runs pgBackRest (stanza {m.Groups[1].Value}): pgbackrest.conf, its repositories and retention are not imported; declare spec.pgbackrest by hand (see the README's pgBackRest section)");
             }
             else if (!command.Contains("%p", StringComparison.Ordinal))
             {

@@ -77,7 +77,7 @@ public sealed class RestoreTests : IAsyncLifetime
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("Restore of backup nightly (host db): done", result.Stdout);
         Assert.Contains("Next:", result.Stdout);
-        Assert.Contains($"pg_ctl start -D {ready} -l {ready}/pgstate-restore.log", result.Stdout);
+        Assert.Contains($"pg_ctl' start -D '{ready}' -l '{ready}/pgstate-restore.log'", result.Stdout);   // quoted for a shell
         Assert.True(File.Exists(Path.Combine(ready, "recovery.signal")));
         var auto = File.ReadAllText(Path.Combine(ready, "postgresql.auto.conf"));
         Assert.Contains("# BEGIN pgstate restore: pgstate restore of backup nightly", auto);

@@ -75,8 +75,15 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
         return text;
     }
 
+    /// <summary>
+    /// Every example but pgbackrest.yaml: import does not write spec.pgbackrest yet (pgBackRest support was
+    /// built beside import; its configuration file is listed as not imported), and that example's
+    /// repository and configuration paths are the host's own (/etc/pgbackrest, /var/lib/pgbackrest).
+    /// PgBackRestTests apply it in a temporary directory.
+    /// </summary>
     public static TheoryData<string> Examples() =>
-        [.. Directory.GetFiles(Path.Combine(ExamplePlanSnapshotTests.RepositoryRoot, "examples"), "*.yaml").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
+        [.. Directory.GetFiles(Path.Combine(ExamplePlanSnapshotTests.RepositoryRoot, "examples"), "*.yaml").Select(f => Path.GetFileName(f))
+            .Where(f => f != "pgbackrest.yaml").Order(StringComparer.Ordinal)];
 
     /// <summary>An example pointed at the scratch cluster and temporary paths, restart left pending (policy never).</summary>
     private string Adapt(string example)
