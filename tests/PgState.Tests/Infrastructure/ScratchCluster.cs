@@ -319,7 +319,32 @@ public static class ScratchClusterHbaExtensions
 {
     public static string HbaPath(this ScratchCluster cluster) => Path.Combine(cluster.DataDirectory, "pg_hba.conf");
 
-    /// <summary>Reloads with pg_ctl (a signal), for when pg_hba.conf no longer lets a connection in.</summary>
-    public static async Task ReloadBySignalAsync(this ScratchCluster cluster) =>
+    /// <summary>
+    /// Reloads with pg_ctl (a signal), for when pg_hba.conf no longer lets a connection in, and waits
+    /// (at most 5 s) until the server has read it: a plan right after would otherwise see a
+    /// pg_hba.conf newer than the last configuration load, which pgstate reports as a pending reload.
+    /// </summary>
+    public static async Task ReloadBySignalAsync(this ScratchCluster cluster)
+    {
+        var written = File.GetLastWriteTimeUtc(cluster.HbaPath());
         await cluster.AsServerUserAsync(Path.Combine(cluster.BinDirectory, "pg_ctl"), ["-D", cluster.DataDirectory, "reload"]);
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (await cluster.ScalarAsync<DateTime>("select pg_conf_load_time()") >= written)
+                {
+                    return;
+                }
+            }
+            catch (NpgsqlException)
+            {
+                // the file on disk does not let this connection in: nothing to wait for through it
+                await Task.Delay(200);
+                return;
+            }
+            await Task.Delay(50);
+        }
+    }
 }
