@@ -16,7 +16,7 @@ BASELINE_REF=${BASELINE_REF:-ec6cb67}
 
 work=$(mktemp -d /tmp/pgstate-bench.XXXXXX)
 port=55432
-cleanup() { stop_scratch_cluster "$work"; git worktree remove --force "$work/baseline-src" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { stop_scratch_cluster "$work"; command -v semanage >/dev/null && semanage fcontext -d "$work/archive(/.*)?" >/dev/null 2>&1; git worktree remove --force "$work/baseline-src" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 bash scripts/publish.sh >&2

@@ -77,7 +77,11 @@ if $keep; then
   echo "  $PGSTATE drift --report /tmp/pgstate-drift.json --metrics /tmp/pgstate.prom examples/sandbox.yaml"
   echo "  edit examples/sandbox.yaml (say wal_keep_size: 512MB), then $PGSTATE plan --format markdown examples/sandbox.yaml"
   echo "  and $PGSTATE apply examples/sandbox.yaml; add a spec.hba or spec.backups section from examples/"
-  echo "Stop it: $(pg_bindir)/pg_ctl -D $SANDBOX/data stop"
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "Stop it: runuser -u postgres -- $(pg_bindir)/pg_ctl -D $SANDBOX/data stop && rm -rf $SANDBOX"
+  else
+    echo "Stop it: $(pg_bindir)/pg_ctl -D $SANDBOX/data stop && rm -rf $SANDBOX"
+  fi
 else
   echo "Try next: scripts/sandbox.sh --keep leaves the cluster running to experiment with, and prints how;"
   echo "  examples/ holds manifests for hba, replication, backups and SELinux; man pgstate once installed."

@@ -75,7 +75,7 @@ public sealed partial class ArchivingModule : IImportingModule
 
         foreach (var (name, (_, setting)) in live.Where(l => l.Value.Setting.Source is "command line" or "environment variable").OrderBy(l => l.Key, StringComparer.Ordinal))
         {
-            context.Note($"settings: {name} = {SettingValues.Display(setting.Info, setting.Setting)} is set on the server's {setting.Source} (postgres -c, pg_ctl -o): ALTER SYSTEM cannot change it, not imported");
+            context.Note($"settings: {name} = {(SettingValues.Display(setting.Info, setting.Setting) is { Length: > 0 } shown ? shown : "''")} is set on the server's {setting.Source} (postgres -c, pg_ctl -o): ALTER SYSTEM cannot change it, not imported");
         }
         if (!context.Wants("settings"))
         {

@@ -94,7 +94,7 @@ public sealed partial class ImportTests(ClusterFixture fixture) : IAsyncLifetime
         text = Regex.Replace(text, @"^  restart:( \{.*\})?[^\n]*\n(    [^\n]*\n)*", "  restart: {policy: never}\n", RegexOptions.Multiline);
         foreach (var path in new[] { "/pg_archive", "/var/lib/pgsql/backups", "/var/lib/pgsql/drills", "/mnt/server/archivedir" })
         {
-            text = text.Replace(path, _dir.Path + path.Replace('/', '_'), StringComparison.Ordinal);
+            text = text.Replace(path, Path.Combine(_dir.Path, path.Replace('/', '_')), StringComparison.Ordinal);
         }
         // The scratch cluster has no server certificate: a hostssl line is refused by the server's own check (ssl = off).
         text = text.Replace("type: hostssl,", "type: host,", StringComparison.Ordinal);
