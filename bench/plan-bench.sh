@@ -105,8 +105,8 @@ echo "Binary: pgstate now $(du -m "$NEW" | cut -f1) MB (Native AOT); previous re
 echo >> "$results"
 echo '```' >> "$results"
 echo "phase breakdown, 12 resources:" >> "$results"
-PGSTATE_TIMINGS=1 "$NEW" plan "$twelve" 2>&1 >/dev/null | grep timing >> "$results"
+PGSTATE_TIMINGS=1 "$NEW" plan "$twelve" 2>&1 >/dev/null | grep -i timing >> "$results" || true
 echo "phase breakdown, 5,000 hba rules:" >> "$results"
-PGSTATE_TIMINGS=1 "$NEW" plan "$hba5k" 2>&1 >/dev/null | grep timing >> "$results"
+PGSTATE_TIMINGS=1 "$NEW" plan "$hba5k" 2>&1 >/dev/null | grep -i timing >> "$results" || true
 echo '```' >> "$results"
 cat "$results"
