@@ -199,19 +199,5 @@ public static partial class BackupUnits
     public static string Digest(IReadOnlyList<ScheduleFile> existing) =>
         string.Join(';', existing.OrderBy(e => e.Path, StringComparer.Ordinal).Select(e => $"{e.Path}:{Convert.ToHexStringLower(SHA256.HashData(e.Content))}"));
 
-    private static (string Before, string After) FirstDifference(string a, string b)
-    {
-        var x = a.Split('\n');
-        var y = b.Split('\n');
-        for (var i = 0; i < Math.Max(x.Length, y.Length); i++)
-        {
-            var l = i < x.Length ? x[i] : "";
-            var r = i < y.Length ? y[i] : "";
-            if (l != r)
-            {
-                return ($"line {i + 1}: {TextSafety.Printable(l)}", $"line {i + 1}: {r}");
-            }
-        }
-        return ("", "");
-    }
+    private static (string Before, string After) FirstDifference(string a, string b) => TextSafety.FirstDifferingLine(a, b) ?? ("", "");
 }

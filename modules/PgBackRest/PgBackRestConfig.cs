@@ -70,22 +70,9 @@ public static partial class PgBackRestConfig
         string.Join('\n', text.Split('\n').Select(line =>
             line.IndexOf('=', StringComparison.Ordinal) is var eq and > 0 && IsSecretKey(line[..eq].Trim()) ? line[..(eq + 1)] + Mask : line));
 
-    /// <summary>The first line that differs, numbered, from already-masked texts.</summary>
-    public static (string Before, string After) FirstDifference(string a, string b)
-    {
-        var x = a.Split('\n');
-        var y = b.Split('\n');
-        for (var i = 0; i < Math.Max(x.Length, y.Length); i++)
-        {
-            var l = i < x.Length ? x[i] : "";
-            var r = i < y.Length ? y[i] : "";
-            if (l != r)
-            {
-                return ($"line {i + 1}: {TextSafety.Printable(l)}", $"line {i + 1}: {r}");
-            }
-        }
-        return ("(a secret)", "(a secret)");
-    }
+    /// <summary>The first line that differs, numbered, from already-masked texts (only a secret when none does).</summary>
+    public static (string Before, string After) FirstDifference(string a, string b) =>
+        TextSafety.FirstDifferingLine(a, b) ?? ("(a secret)", "(a secret)");
 
     [GeneratedRegex(@"(cipher-pass|-key|-key-secret|-token|-passphrase|password)\z")]
     private static partial Regex SecretKey();

@@ -33,4 +33,21 @@ public static class TextSafety
 
     /// <summary>True when no manifest field may hold the text (control characters, separators, lone surrogates): the manifest reader refuses it.</summary>
     public static bool HasControl(string text) => HostileValues.HasControl(text, allowLines: false);
+
+    /// <summary>The first line where two texts differ, numbered, for a plan's before/after of a file; null when equal.</summary>
+    public static (string Before, string After)? FirstDifferingLine(string a, string b)
+    {
+        var x = a.Split('\n');
+        var y = b.Split('\n');
+        for (var i = 0; i < Math.Max(x.Length, y.Length); i++)
+        {
+            var l = i < x.Length ? x[i] : "";
+            var r = i < y.Length ? y[i] : "";
+            if (l != r)
+            {
+                return ($"line {i + 1}: {Printable(l)}", $"line {i + 1}: {r}");
+            }
+        }
+        return null;
+    }
 }

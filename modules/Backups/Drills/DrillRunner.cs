@@ -577,7 +577,7 @@ public sealed class DrillRunner(RestoreContext context)
                 await using var connection = new NpgsqlConnection(admin.ConnectionString);
                 await connection.OpenAsync(cancellationToken);
                 await using var cmd = new NpgsqlCommand(
-                    "do $$ declare n record; begin for n in select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' loop " +
+                    "do $$ declare n record; begin for n in select nspname from pg_namespace where left(nspname, 3) <> 'pg_' and nspname <> 'information_schema' loop " +
                     $"execute format('grant usage on schema %I to %I', n.nspname, {Sql.Literal(role)}); execute format('grant select on all tables in schema %I to %I', n.nspname, {Sql.Literal(role)}); end loop; end $$", connection);
                 await cmd.ExecuteNonQueryAsync(cancellationToken);
             }
@@ -717,12 +717,11 @@ public sealed class DrillRunner(RestoreContext context)
     /// </summary>
     private void CheckWorkDirectory()
     {
-        var work = DrillLiveChecks.RealPath(Drill.WorkDirectory);
-        var production = DrillLiveChecks.RealPath(DataDirectory);
-        if (DrillBinder.Inside(work, production))
+        if (DrillLiveChecks.WorkDirectoryProblems(Backup, Drill, DataDirectory, context.Archive).FirstOrDefault() is { } problem)
         {
-            throw new PgStateException($"the drill's work directory {Drill.WorkDirectory} is {work} once its links are followed: the production data directory {DataDirectory} or inside it; nothing was done");
+            throw new PgStateException($"{problem}; nothing was done");
         }
+        var work = DrillLiveChecks.RealPath(Drill.WorkDirectory);
         foreach (var entry in BackupRunner.List(Backup.Destination))
         {
             if (DrillBinder.Inside(work, DrillLiveChecks.RealPath(entry.Path)))

@@ -62,16 +62,26 @@ internal static class DrillLiveChecks
                     drill.TargetPosition);
             }
         }
+        foreach (var problem in WorkDirectoryProblems(backup, drill, dataDirectory, facts.One(HostFacts.ArchiveMethod)))
+        {
+            yield return new Diagnostic(DiagnosticCodes.DrillWorkDirectory, Severity.Error, $"backup {backup.Name}: {problem}", drill.WorkDirectoryPosition);
+        }
+    }
+
+    /// <summary>
+    /// Where the drill's work directory really is (links followed) must not be production's data
+    /// directory or inside the WAL archive: checked at validate, and again where the drill runs.
+    /// </summary>
+    public static IEnumerable<string> WorkDirectoryProblems(DesiredBackup backup, DesiredDrill drill, string? dataDirectory, ArchiveMethodFact? archiveMethod)
+    {
         var work = RealPath(drill.WorkDirectory);
         if (dataDirectory is { Length: > 0 } data && DrillBinder.Inside(work, RealPath(data)))
         {
-            yield return new Diagnostic(DiagnosticCodes.DrillWorkDirectory, Severity.Error,
-                $"backup {backup.Name}: the drill's work directory {drill.WorkDirectory} is {work} once its links are followed: the production data directory {data} or inside it", drill.WorkDirectoryPosition);
+            yield return $"the drill's work directory {drill.WorkDirectory} is {work} once its links are followed: the production data directory {data} or inside it";
         }
-        if (facts.One(HostFacts.ArchiveMethod) is { Method: "copy", Destination: { } archive } && DrillBinder.Inside(work, RealPath(archive)) && !DrillBinder.Inside(drill.WorkDirectory, DrillBinder.Normalize(archive)))
+        if (archiveMethod is { Method: "copy", Destination: { } archive } && DrillBinder.Inside(work, RealPath(archive)) && !DrillBinder.Inside(drill.WorkDirectory, DrillBinder.Normalize(archive)))
         {
-            yield return new Diagnostic(DiagnosticCodes.DrillWorkDirectory, Severity.Error,
-                $"backup {backup.Name}: the drill's work directory {drill.WorkDirectory} is {work} once its links are followed: inside the WAL archive {archive}", drill.WorkDirectoryPosition);
+            yield return $"the drill's work directory {drill.WorkDirectory} is {work} once its links are followed: inside the WAL archive {archive}";
         }
     }
 

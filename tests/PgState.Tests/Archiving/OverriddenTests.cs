@@ -3,45 +3,21 @@ using PgState.Tests.Infrastructure;
 namespace PgState.Tests.Archiving;
 
 /// <summary>A value set on the server's command line cannot be changed by ALTER SYSTEM: the plan says so once, instead of re-issuing it.</summary>
-public abstract class OverriddenTests : IAsyncLifetime
+public abstract class OverriddenTests(ClusterFixture fixture)
 {
-    public sealed class Pg13 : OverriddenTests
-    {
-        protected override int Major => 13;
-    }
+    public sealed class Pg13(CommandLineClusterFixture<Major13> f) : OverriddenTests(f), IClassFixture<CommandLineClusterFixture<Major13>>;
 
-    public sealed class Pg14 : OverriddenTests
-    {
-        protected override int Major => 14;
-    }
+    public sealed class Pg14(CommandLineClusterFixture<Major14> f) : OverriddenTests(f), IClassFixture<CommandLineClusterFixture<Major14>>;
 
-    public sealed class Pg15 : OverriddenTests
-    {
-        protected override int Major => 15;
-    }
+    public sealed class Pg15(CommandLineClusterFixture<Major15> f) : OverriddenTests(f), IClassFixture<CommandLineClusterFixture<Major15>>;
 
-    public sealed class Pg16 : OverriddenTests
-    {
-        protected override int Major => 16;
-    }
+    public sealed class Pg16(CommandLineClusterFixture<Major16> f) : OverriddenTests(f), IClassFixture<CommandLineClusterFixture<Major16>>;
 
-    public sealed class Pg17 : OverriddenTests
-    {
-        protected override int Major => 17;
-    }
+    public sealed class Pg17(CommandLineClusterFixture<Major17> f) : OverriddenTests(f), IClassFixture<CommandLineClusterFixture<Major17>>;
 
-    public sealed class Pg18 : OverriddenTests
-    {
-        protected override int Major => 18;
-    }
+    public sealed class Pg18(CommandLineClusterFixture<Major18> f) : OverriddenTests(f), IClassFixture<CommandLineClusterFixture<Major18>>;
 
-    private ScratchCluster _cluster = null!;
-
-    protected abstract int Major { get; }
-
-    public async Task InitializeAsync() => _cluster = await ScratchCluster.StartAsync(Major, "archive_timeout=60");
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+    private readonly ScratchCluster _cluster = fixture.Cluster;
 
     [Fact]
     public async Task Command_line_setting_is_reported_as_overridden_and_not_changed()

@@ -5,12 +5,39 @@ using PgState.Tests.Infrastructure;
 
 namespace PgState.Tests.Backups;
 
+/// <summary>What the backup test classes share: a cluster reset per class, a temporary host, a backup "nightly" manifest.</summary>
+public abstract class BackupTestBase(ClusterFixture fixture) : IDisposable, IAsyncLifetime
+{
+    protected ScratchCluster Cluster { get; } = fixture.Cluster;
+    protected TempDir Dir { get; } = new();
+
+    public void Dispose() => Dir.Dispose();
+
+    public Task InitializeAsync() => fixture.BeginAsync(GetType());
+
+    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
+
+    protected string Dest => Path.Combine(Dir.Path, "backups");
+
+    protected string Manifest(string backupExtra = "", string schedule = "*-*-* 02:30:00", string scheduler = "systemd") =>
+        Dir.Write("backup.yaml", Cluster.Manifest("db",
+            $"  backupScheduling: {{unitDirectory: {Dir.Path}/units, cronDirectory: {Dir.Path}/cron, pgstatePath: {Path.Combine(AppContext.BaseDirectory, "pgstate")}, manifestPath: {Dir.Path}/backup.yaml}}\n" +
+            $"  backups:\n    - {{name: nightly, schedule: \"{schedule}\", destination: {Dest}, scheduler: {scheduler}{backupExtra}}}"));
+
+    protected static BackupStatus Status(string dest) => BackupRunner.ReadStatus(Path.Combine(dest, ".pgstate-status-nightly.json"))!;
+
+    protected List<string> Finished() => [.. Directory.GetDirectories(Dest).Where(d => !d.EndsWith(".partial", StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
+
+    /// <summary>Backup directories are named by the second they start: wait for a fresh second.</summary>
+    protected static async Task NextSecondAsync() => await Task.Delay(1100 - DateTime.UtcNow.Millisecond);
+}
+
 /// <summary>
 /// The backup proof on every major Debian's client tools (15) can back up — 13, 14, 15: a real
 /// pg_basebackup and pg_verifybackup, and a restore started with the server's own pg_ctl.
 /// BackupToolTests covers the newer majors, which need newer tools.
 /// </summary>
-public abstract class BackupRestoreTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
+public abstract class BackupRestoreTests(ClusterFixture fixture) : BackupTestBase(fixture)
 {
     [Collection(Majors.Pg13)]
     public sealed class Pg13(ClusterFixture<Major13> f) : BackupRestoreTests(f);
@@ -21,33 +48,10 @@ public abstract class BackupRestoreTests(ClusterFixture fixture) : IDisposable, 
     [Collection(Majors.Pg15)]
     public sealed class Pg15(ClusterFixture<Major15> f) : BackupRestoreTests(f);
 
-    private readonly ScratchCluster _cluster = fixture.Cluster;
-    private readonly TempDir _dir = new();
-
-    public void Dispose() => _dir.Dispose();
-
-    public Task InitializeAsync() => fixture.BeginAsync(GetType());
-
-    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
-
-    private string Dest => Path.Combine(_dir.Path, "backups");
-
-    private string Manifest(string backupExtra = "", string schedule = "*-*-* 02:30:00", string scheduler = "systemd") =>
-        _dir.Write("backup.yaml", _cluster.Manifest("db",
-            $"  backupScheduling: {{unitDirectory: {_dir.Path}/units, cronDirectory: {_dir.Path}/cron, pgstatePath: {Path.Combine(AppContext.BaseDirectory, "pgstate")}, manifestPath: {_dir.Path}/backup.yaml}}\n" +
-            $"  backups:\n    - {{name: nightly, schedule: \"{schedule}\", destination: {Dest}, scheduler: {scheduler}{backupExtra}}}"));
-
-    private static BackupStatus Status(string dest) => BackupRunner.ReadStatus(Path.Combine(dest, ".pgstate-status-nightly.json"))!;
-
-    private List<string> Finished() => [.. Directory.GetDirectories(Dest).Where(d => !d.EndsWith(".partial", StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
-
-    /// <summary>Backup directories are named by the second they start: wait for a fresh second.</summary>
-    private static async Task NextSecondAsync() => await Task.Delay(1100 - DateTime.UtcNow.Millisecond);
-
     [Fact]
     public async Task Backup_run_makes_a_verified_backup_that_restores()
     {
-        await _cluster.ExecAsync("create table if not exists before_backup(id int); insert into before_backup values (42)");
+        await Cluster.ExecAsync("create table if not exists before_backup(id int); insert into before_backup values (42)");
         var file = Manifest();
         var run = await CliRunner.RunAsync("backup", "run", "nightly", "--manifest", file);
         Assert.True(run.ExitCode == 0, run.ToString());
@@ -55,8 +59,8 @@ public abstract class BackupRestoreTests(ClusterFixture fixture) : IDisposable, 
         Assert.True(File.Exists(Path.Combine(backup, "backup_manifest")));
         Assert.Empty(Directory.GetDirectories(Dest, "*.partial"));
         // pg_verifybackup parses the WAL with its own pg_waldump, which reads only its own major's WAL.
-        string[] parseWal = _cluster.Major == PostgresServers.DefaultMajor ? [] : ["--no-parse-wal"];
-        var verify = await ProcessRunner.Default.RunAsync(Path.Combine(_cluster.ClientBinDirectory, "pg_verifybackup"), [.. parseWal, backup], check: false);
+        string[] parseWal = Cluster.Major == PostgresServers.DefaultMajor ? [] : ["--no-parse-wal"];
+        var verify = await ProcessRunner.Default.RunAsync(Path.Combine(Cluster.ClientBinDirectory, "pg_verifybackup"), [.. parseWal, backup], check: false);
         Assert.True(verify.ExitCode == 0, verify.StandardError);
         var status = Status(Dest);
         Assert.True(status.Verified);
@@ -65,55 +69,31 @@ public abstract class BackupRestoreTests(ClusterFixture fixture) : IDisposable, 
         Assert.Equal(backup, status.Backup);
 
         // Restore proof: a copy of the plain backup starts as a server and has the row.
-        var restore = Path.Combine(_dir.Path, "restore");
+        var restore = Path.Combine(Dir.Path, "restore");
         await ProcessRunner.Default.RunAsync("cp", ["-a", backup, restore]);
-        await _cluster.ChownToServerAsync(_dir.Path);
+        await Cluster.ChownToServerAsync(Dir.Path);
         File.SetUnixFileMode(restore, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var port = _cluster.Port + 1;
-        await _cluster.AsServerUserAsync(Path.Combine(_cluster.BinDirectory, "pg_ctl"),
-            ["-D", restore, "-o", $"-p {port} -k {_dir.Path} -c listen_addresses=''", "-l", Path.Combine(_dir.Path, "restore.log"), "-w", "-t", "60", "start"]);
+        var port = Cluster.Port + 1;
+        await Cluster.AsServerUserAsync(Path.Combine(Cluster.BinDirectory, "pg_ctl"),
+            ["-D", restore, "-o", $"-p {port} -k {Dir.Path} -c listen_addresses=''", "-l", Path.Combine(Dir.Path, "restore.log"), "-w", "-t", "60", "start"]);
         try
         {
-            await using var connection = new Npgsql.NpgsqlConnection($"Host={_dir.Path};Port={port};Username=postgres;Database=postgres;Pooling=false");
+            await using var connection = new Npgsql.NpgsqlConnection($"Host={Dir.Path};Port={port};Username=postgres;Database=postgres;Pooling=false");
             await connection.OpenAsync();
             await using var cmd = new Npgsql.NpgsqlCommand("select id from before_backup", connection);
             Assert.Equal(42, (int)(await cmd.ExecuteScalarAsync())!);
         }
         finally
         {
-            await _cluster.AsServerUserAsync(Path.Combine(_cluster.BinDirectory, "pg_ctl"), ["-D", restore, "-m", "immediate", "-w", "stop"], check: false);
+            await Cluster.AsServerUserAsync(Path.Combine(Cluster.BinDirectory, "pg_ctl"), ["-D", restore, "-m", "immediate", "-w", "stop"], check: false);
         }
     }
 }
 
 /// <summary>Backup runs, verification, retention and schedules: pgstate's own logic, on Debian's server.</summary>
 [Collection(SharedClusterB.Name)]
-public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
+public class BackupTests(ClusterFixture fixture) : BackupTestBase(fixture)
 {
-    private readonly ScratchCluster _cluster = fixture.Cluster;
-
-    private readonly TempDir _dir = new();
-
-    public void Dispose() => _dir.Dispose();
-
-    public Task InitializeAsync() => fixture.BeginAsync(GetType());
-
-    Task IAsyncLifetime.DisposeAsync() => Task.CompletedTask;
-
-    private string Dest => Path.Combine(_dir.Path, "backups");
-
-    private string Manifest(string backupExtra = "", string schedule = "*-*-* 02:30:00", string scheduler = "systemd") =>
-        _dir.Write("backup.yaml", _cluster.Manifest("db",
-            $"  backupScheduling: {{unitDirectory: {_dir.Path}/units, cronDirectory: {_dir.Path}/cron, pgstatePath: {Path.Combine(AppContext.BaseDirectory, "pgstate")}, manifestPath: {_dir.Path}/backup.yaml}}\n" +
-            $"  backups:\n    - {{name: nightly, schedule: \"{schedule}\", destination: {Dest}, scheduler: {scheduler}{backupExtra}}}"));
-
-    private static BackupStatus Status(string dest) => BackupRunner.ReadStatus(Path.Combine(dest, ".pgstate-status-nightly.json"))!;
-
-    private List<string> Finished() => [.. Directory.GetDirectories(Dest).Where(d => !d.EndsWith(".partial", StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
-
-    /// <summary>Backup directories are named by the second they start: wait for a fresh second.</summary>
-    private static async Task NextSecondAsync() => await Task.Delay(1100 - DateTime.UtcNow.Millisecond);
-
     [Fact]
     public async Task A_flipped_byte_fails_verification_and_the_status_says_so()
     {
@@ -180,8 +160,8 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
         Assert.Contains("+ backups.nightly.timer", plan.Stdout);
         Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", file)).ExitCode);
         Assert.Equal(0, (await CliRunner.RunAsync("plan", file)).ExitCode);
-        var service = Path.Combine(_dir.Path, "units", "pgstate-backup-db-nightly.service");
-        var timer = Path.Combine(_dir.Path, "units", "pgstate-backup-db-nightly.timer");
+        var service = Path.Combine(Dir.Path, "units", "pgstate-backup-db-nightly.service");
+        var timer = Path.Combine(Dir.Path, "units", "pgstate-backup-db-nightly.timer");
         Assert.Contains($"backup run nightly --manifest {file}", File.ReadAllText(service));
         Assert.Contains("User=postgres\nGroup=postgres\n", File.ReadAllText(service));
         Assert.StartsWith("# Written by pgstate for host db from manifest ", File.ReadAllText(service));
@@ -200,7 +180,7 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
         var cron = Manifest(schedule: "Sun *-*-* 03:00:00", scheduler: "cron");
         Assert.Equal(0, (await CliRunner.RunAsync("apply", "--auto-approve", cron)).ExitCode);
         Assert.False(File.Exists(timer));
-        Assert.Contains("0 3 * * sun postgres ", File.ReadAllText(Path.Combine(_dir.Path, "cron", "pgstate-backup-db-nightly")));
+        Assert.Contains("0 3 * * sun postgres ", File.ReadAllText(Path.Combine(Dir.Path, "cron", "pgstate-backup-db-nightly")));
         Assert.Equal(0, (await CliRunner.RunAsync("plan", cron)).ExitCode);
     }
 
@@ -208,7 +188,7 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
     [Fact]
     public async Task Foreign_and_other_hosts_files_in_the_unit_folder_are_left_alone()
     {
-        var units = Path.Combine(_dir.Path, "units");
+        var units = Path.Combine(Dir.Path, "units");
         Directory.CreateDirectory(units);
         var foreign = Path.Combine(units, "pgstate-backup-db-nightly.service");
         File.WriteAllText(foreign, "[Service]\nExecStart=/usr/local/bin/someone-elses-job\n");
@@ -240,9 +220,9 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
     [Fact]
     public async Task Backup_older_than_its_schedule_allows_fails_and_drift_reports_it()
     {
-        var dest = Path.Combine(_dir.Path, "backups");
+        var dest = Path.Combine(Dir.Path, "backups");
         Directory.CreateDirectory(dest);
-        var file = _dir.Write("age.yaml", _cluster.Manifest("db", $"  backupScheduling: {{unitDirectory: {_dir.Path}/units, cronDirectory: {_dir.Path}/cron}}\n" +
+        var file = Dir.Write("age.yaml", Cluster.Manifest("db", $"  backupScheduling: {{unitDirectory: {Dir.Path}/units, cronDirectory: {Dir.Path}/cron}}\n" +
             $"  backups:\n    - {{name: nightly, schedule: \"*-*-* 02:30:00\", destination: {dest}}}\n"));
         var old = DateTime.UtcNow.AddDays(-3);
         var backup = Path.Combine(dest, old.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture));
@@ -262,7 +242,7 @@ public class BackupTests(ClusterFixture fixture) : IDisposable, IAsyncLifetime
         Assert.Equal("fail", check.Status);
         Assert.Contains("h old; the schedule \"*-*-* 02:30:00\" allows 37 h", check.Message);
 
-        var metrics = Path.Combine(_dir.Path, "m.prom");
+        var metrics = Path.Combine(Dir.Path, "m.prom");
         var drift = await CliRunner.RunAsync("drift", "--metrics", metrics, file);
         Assert.Equal(2, drift.ExitCode);
         Assert.Contains("pgstate_check_status{host=\"db\",check=\"backup:nightly\"} 2", File.ReadAllText(metrics));

@@ -55,6 +55,15 @@ public sealed class ClusterFixture<TMajor> : ClusterFixture
     protected override int Major => TMajor.Major;
 }
 
+/// <summary>A cluster of <typeparamref name="TMajor"/> with a parameter on its command line (ALTER SYSTEM cannot win), one per class.</summary>
+public sealed class CommandLineClusterFixture<TMajor> : ClusterFixture
+    where TMajor : IServerMajor
+{
+    protected override int Major => TMajor.Major;
+
+    protected override string[] ServerOptions => ["archive_timeout=60"];
+}
+
 /// <summary>The collections of the version matrix, one per major (the nested PgNN classes name theirs).</summary>
 public static class Majors
 {
