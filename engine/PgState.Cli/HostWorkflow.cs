@@ -55,6 +55,13 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
             var effective = host.WithConnection(overrides.Host, overrides.Port, overrides.User);
             var hostDiagnostics = new DiagnosticBag();
             bound.Add(engine.Bind(effective, paths, hostDiagnostics));
+            foreach (var mapping in Walk(effective.Document.Root))
+            {
+                if (mapping.String("fromEnv") is { } secretVariable)
+                {
+                    ProcessRunner.Withhold(secretVariable);
+                }
+            }
             if (secrets != SecretCheck.Skip)
             {
                 CheckSecrets(effective, hostDiagnostics, secrets == SecretCheck.Require);
@@ -211,7 +218,8 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
             }
             else
             {
-                var where = d.Position is null ? "" : d.Position + ": ";
+                // A file name is the operator's, but may hold anything a file name can: shown escaped like other outside text.
+                var where = d.Position is null ? "" : PgState.Engine.Rendering.SafeText.Text(d.Position.ToString()) + ": ";
                 var level = d.Severity == Severity.Error ? "" : "warning: ";
                 io.Error.WriteLine($"{where}{level}{d.Message} [{d.Code.Id}]");
             }

@@ -333,7 +333,7 @@ internal sealed class BoundArchiving(IReadOnlyList<DesiredSetting> initial, Rest
         // (read the same whatever standard_conforming_strings says; the session pins it on too).
         var sql = write.Value is null
             ? $"ALTER SYSTEM RESET {Sql.Identifier(write.Name)}"
-            : $"ALTER SYSTEM SET {Sql.Identifier(write.Name)} = {Sql.Literal(write.Value)}";
+            : $"ALTER SYSTEM SET {Sql.Identifier(write.Name)} = {SettingLists.Literals(write.Name, write.Value)}";
         await using var cmd = new NpgsqlCommand(sql, session.Connection);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
         return null;

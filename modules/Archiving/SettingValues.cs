@@ -85,7 +85,7 @@ public static class SettingValues
 
     /// <summary>Normalises, or keeps the text as written when it does not parse (so it still compares).</summary>
     public static string Normalize(ParameterInfo info, string? raw) =>
-        raw is null ? "" : TryNormalize(info, raw, out var n, out _) ? Alias(info, n) : raw;
+        raw is null ? "" : SettingLists.Canonical(info.Name, raw) ?? (TryNormalize(info, raw, out var n, out _) ? Alias(info, n) : raw);
 
     /// <summary>For comparison only: an enum alias pg_settings shows under another name (wal_compression = on runs as pglz).</summary>
     private static string Alias(ParameterInfo info, string normalized) =>

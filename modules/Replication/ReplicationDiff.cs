@@ -37,7 +37,13 @@ public abstract record ReplicationAction;
 
 public sealed record CreateRole(DesiredRole Role) : ReplicationAction;
 
-public sealed record AlterRole(DesiredRole Role) : ReplicationAction;
+public sealed record AlterRole(DesiredRole Role, string? BlockedBecause = null) : ReplicationAction;
+
+/// <summary>The role pgstate's own connection uses, and whether the operator allowed locking it out (--allow-lockout).</summary>
+public sealed record LockoutGuard(string ConnectedAs, bool Allowed)
+{
+    public static LockoutGuard None { get; } = new("", true);
+}
 
 public sealed record SetPassword(DesiredRole Role) : ReplicationAction;
 
@@ -62,8 +68,13 @@ public static class ReplicationDiff
         }.Where(s => s is not null));
 
     public static void DiffRoles(IReadOnlyList<DesiredRole> desired, IReadOnlyDictionary<string, LiveRole> live,
-        IReadOnlyDictionary<string, PasswordState> passwords, Diff<ReplicationAction> diff)
+        IReadOnlyDictionary<string, PasswordState> passwords, Diff<ReplicationAction> diff, LockoutGuard? guard = null)
     {
+        guard ??= LockoutGuard.None;
+        // pgstate's own role losing LOGIN or SUPERUSER (or dropped) leaves a host nobody manages: refused unless --allow-lockout.
+        string? LocksOut(string name, string what) => name == guard.ConnectedAs && !guard.Allowed
+            ? $"pgstate connects as {name}: {what} would lock it out of this server; pass --allow-lockout to apply anyway"
+            : null;
         foreach (var d in desired)
         {
             var address = $"roles.{d.Name}";
@@ -72,7 +83,8 @@ public static class ReplicationDiff
             {
                 if (l is not null)
                 {
-                    var blocked = l.OwnedObjects > 0 ? $"it owns {l.OwnedObjects} object(s); reassign or drop them first (REASSIGN OWNED BY / DROP OWNED BY)" : null;
+                    var blocked = LocksOut(d.Name, "dropping the role")
+                        ?? (l.OwnedObjects > 0 ? $"it owns {l.OwnedObjects} object(s); reassign or drop them first (REASSIGN OWNED BY / DROP OWNED BY)" : null);
                     diff.Add(address, ChangeAction.Delete, Attributes(l.Login, l.Replication, l.Superuser, l.ConnectionLimit, null), null, Activation.None,
                         new DropRole(d.Name, blocked), blocked is null ? "DROP ROLE" : "BLOCKED: " + blocked);
                 }
@@ -96,7 +108,10 @@ public static class ReplicationDiff
             var current = Attributes(l.Login, l.Replication, l.Superuser, l.ConnectionLimit, l.ValidUntil?.ToString("yyyy-MM-dd HH:mm:ssK", CultureInfo.InvariantCulture));
             if (l.Login != d.Login || l.Replication != d.Replication || l.Superuser != d.Superuser || l.ConnectionLimit != d.ConnectionLimit || validUntilDiffers)
             {
-                diff.Add(address, ChangeAction.Update, current, wanted, Activation.None, new AlterRole(d));
+                var blocked = l.Login && !d.Login ? LocksOut(d.Name, "NOLOGIN") : l.Superuser && !d.Superuser ? LocksOut(d.Name, "NOSUPERUSER") : null;
+                var note = blocked is not null ? "BLOCKED: " + blocked
+                    : l.Superuser && !d.Superuser ? "removes SUPERUSER: the manifest does not say superuser: true for this role" : null;
+                diff.Add(address, ChangeAction.Update, current, wanted, Activation.None, new AlterRole(d, blocked), note);
             }
             if (d.Password is not null)
             {

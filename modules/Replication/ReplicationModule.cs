@@ -108,7 +108,9 @@ internal sealed record ReplicationLive(
     IReadOnlyDictionary<string, LiveRole> Roles,
     IReadOnlyDictionary<string, LiveSlot> Slots,
     IReadOnlyDictionary<string, PasswordState> Passwords,
-    string MaxSlotWalKeepSize);
+    string MaxSlotWalKeepSize,
+    string ConnectedAs,
+    bool LockoutAllowed);
 
 internal sealed class BoundReplication(ReplicationSection section) : BoundModule<ReplicationLive, ReplicationAction>
 {
@@ -183,12 +185,13 @@ internal sealed class BoundReplication(ReplicationSection section) : BoundModule
                 passwords[role.Name] = stored.GetValueOrDefault(role.Name) is { } verifier && Scram.Matches(verifier, password) ? PasswordState.Same : PasswordState.Differs;
             }
         }
-        return Task.FromResult(new ReplicationLive(roles, slots, passwords, _maxKeep!.Rows.FirstOrDefault() ?? "-1"));
+        return Task.FromResult(new ReplicationLive(roles, slots, passwords, _maxKeep!.Rows.FirstOrDefault() ?? "-1",
+            session.Server.SessionUser, session.Allowances.Contains("lockout")));
     }
 
     public override void Diff(ReplicationLive live, Diff<ReplicationAction> diff)
     {
-        ReplicationDiff.DiffRoles(section.Roles, live.Roles, live.Passwords, diff);
+        ReplicationDiff.DiffRoles(section.Roles, live.Roles, live.Passwords, diff, new LockoutGuard(live.ConnectedAs, live.LockoutAllowed));
         ReplicationDiff.DiffSlots(section.Slots, live.Slots, section.Prune, section.RetentionWarnBytes, live.MaxSlotWalKeepSize, diff);
     }
 
@@ -207,12 +210,19 @@ internal sealed class BoundReplication(ReplicationSection section) : BoundModule
                 await ExecAsync(c, $"CREATE ROLE {Sql.Identifier(create.Role.Name)} WITH {RoleOptions(create.Role)}", [], cancellationToken);
                 return null;
             case AlterRole alter:
+                if (alter.BlockedBecause is not null)
+                {
+                    throw new PgStateException($"refused to alter role {alter.Role.Name}: {alter.BlockedBecause}");
+                }
                 await ExecAsync(c, $"ALTER ROLE {Sql.Identifier(alter.Role.Name)} WITH {RoleOptions(alter.Role)}", [], cancellationToken);
                 return null;
             case SetPassword set:
                 // The SCRAM verifier is computed here: the cleartext never reaches the server or its logs.
                 var verifier = Scram.NewVerifier(session.Secrets.Resolve(set.Role.Password!));
-                await ExecAsync(c, $"ALTER ROLE {Sql.Identifier(set.Role.Name)} WITH PASSWORD {Sql.Literal(verifier)}", [], cancellationToken);
+                // Nor does the verifier reach the server's log (log_statement = all would write it): one implicit
+                // transaction whose SET LOCAL keeps this statement out of it (superusers only may set these).
+                var quiet = session.Server.IsSuperuser ? "SET LOCAL log_statement = 'none'; SET LOCAL log_min_duration_statement = -1; " : "";
+                await ExecAsync(c, $"{quiet}ALTER ROLE {Sql.Identifier(set.Role.Name)} WITH PASSWORD {Sql.Literal(verifier)}", [], cancellationToken);
                 return null;
             case GrantRole grant:
                 await ExecAsync(c, $"GRANT {Sql.Identifier(grant.Group)} TO {Sql.Identifier(grant.Role)}", [], cancellationToken);

@@ -15,6 +15,14 @@ public sealed class ProcessRunner
 {
     public static ProcessRunner Default { get; } = new();
 
+    // Environment variables that hold secrets (every fromEnv a manifest names, PGPASSWORD): never passed on to a
+    // child unless given explicitly. A server restarted with pg_ctl keeps its environment until its next restart,
+    // and its superusers can read it (/proc/PID/environ through pg_read_binary_file).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Withheld = new(StringComparer.Ordinal) { ["PGPASSWORD"] = 0 };
+
+    /// <summary>Keeps an environment variable (a secret) from every child process pgstate starts.</summary>
+    public static void Withhold(string name) => Withheld.TryAdd(name, 0);
+
     public async Task<ProcessResult> RunAsync(
         string program,
         IReadOnlyList<string> arguments,
@@ -38,11 +46,17 @@ public sealed class ProcessRunner
         {
             command = command.WithWorkingDirectory(workingDirectory);
         }
-        if (environment is not null)
+        // For secrets such as PGPASSWORD: passed in the child's environment, never on its command line; no other secret is.
+        var childEnvironment = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var name in Withheld.Keys)
         {
-            // For secrets such as PGPASSWORD: passed in the child's environment, never on its command line.
-            command = command.WithEnvironmentVariables(environment);
+            childEnvironment[name] = null;
         }
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            childEnvironment[name] = value;
+        }
+        command = command.WithEnvironmentVariables(childEnvironment);
         CommandResult result;
         try
         {

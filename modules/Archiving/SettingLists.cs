@@ -1,0 +1,77 @@
+using System.Text;
+using PgState.Engine.Host;
+
+namespace PgState.Modules.Archiving;
+
+/// <summary>
+/// Parameters PostgreSQL keeps as a list of quoted elements (GUC_LIST_QUOTE: search_path, the
+/// preload libraries, temp_tablespaces, unix_socket_directories). ALTER SYSTEM takes such a value
+/// as one literal per element: given "a, b" as one literal it stores a single element named
+/// `a, b` (a server that then cannot start: no library "pg_stat_statements, auto_explain").
+/// </summary>
+internal static class SettingLists
+{
+    // The server's own list (pg_dump's variable_is_guc_list_quote has the same one).
+    private static readonly HashSet<string> ListQuoted = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries", "shared_preload_libraries", "unix_socket_directories",
+    };
+
+    // Identifiers (search_path, temp_tablespaces) are folded to lower case when unquoted, as the server reads them; paths and library names are not.
+    private static readonly HashSet<string> Identifiers = new(StringComparer.OrdinalIgnoreCase) { "search_path", "temp_tablespaces" };
+
+    /// <summary>The value as ALTER SYSTEM SET takes it: one literal, or a literal per element for a list parameter.</summary>
+    public static string Literals(string name, string value) =>
+        ListQuoted.Contains(name) && value.Trim().Length > 0
+            ? string.Join(", ", Split(value, Identifiers.Contains(name)).Select(Sql.Literal))
+            : Sql.Literal(value);
+
+    /// <summary>For comparison: a list parameter's elements as the server reads them (spacing, quoting and, for identifiers, case aside); null for other parameters.</summary>
+    public static string? Canonical(string name, string value) =>
+        ListQuoted.Contains(name) ? string.Join('\u0001', Split(value, Identifiers.Contains(name))) : null;
+
+    /// <summary>Splits a list as the server does (SplitIdentifierString / SplitDirectoriesString): commas outside double quotes, "" inside quotes is one ".</summary>
+    public static IReadOnlyList<string> Split(string value, bool foldCase)
+    {
+        var elements = new List<string>();
+        var i = 0;
+        while (true)
+        {
+            while (i < value.Length && char.IsWhiteSpace(value[i]))
+            {
+                i++;
+            }
+            var element = new StringBuilder();
+            if (i < value.Length && value[i] == '"')
+            {
+                i++;
+                while (i < value.Length && !(value[i] == '"' && (i + 1 >= value.Length || value[i + 1] != '"')))
+                {
+                    element.Append(value[i]);
+                    i += value[i] == '"' ? 2 : 1;
+                }
+                i++;
+            }
+            else
+            {
+                var start = i;
+                while (i < value.Length && value[i] != ',')
+                {
+                    i++;
+                }
+                var word = value[start..i].TrimEnd();
+                element.Append(foldCase ? word.ToLowerInvariant() : word);
+            }
+            elements.Add(element.ToString());
+            while (i < value.Length && char.IsWhiteSpace(value[i]))
+            {
+                i++;
+            }
+            if (i >= value.Length || value[i] != ',')
+            {
+                return elements;
+            }
+            i++;
+        }
+    }
+}
