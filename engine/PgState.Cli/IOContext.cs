@@ -8,7 +8,8 @@ internal sealed record IOContext(
     bool InputIsTerminal,
     bool OutputIsTerminal,
     Func<string, string?> Environment,
-    bool ErrorIsTerminal = false)
+    bool ErrorIsTerminal = false,
+    bool OwnsProcess = false)
 {
     public static IOContext FromConsole() => new(
         Console.In,
@@ -17,7 +18,8 @@ internal sealed record IOContext(
         !Console.IsInputRedirected,
         !Console.IsOutputRedirected,
         System.Environment.GetEnvironmentVariable,
-        !Console.IsErrorRedirected);
+        !Console.IsErrorRedirected,
+        OwnsProcess: true);
 
     /// <summary>Colour only on a terminal, and never when NO_COLOR is set to a non-empty value.</summary>
     public bool Colour => OutputIsTerminal && string.IsNullOrEmpty(Environment("NO_COLOR"));

@@ -27,8 +27,6 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
 {
     public const string StampFormat = "yyyyMMdd'T'HHmmss'Z'";
 
-    private readonly (uint Uid, uint Gid)? _owner = Posix.IsRoot && Posix.User(job.User) is { } u ? (u.Uid, Posix.Group(job.Group) ?? u.Gid) : null;
-
     public string StatusPath => StatusFile(backup);
 
     public static string StatusFile(DesiredBackup backup) => Path.Combine(backup.Destination, $".pgstate-status-{backup.Name}.json");
@@ -66,11 +64,16 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         }
         var password = PasswordEnvironment();
         RemoveStalePartials();
+        // Backups are named by the second they start: a run in the same second as the last one waits for the next.
+        while (Directory.Exists(Path.Combine(backup.Destination, status.StartedUtc.ToString(StampFormat, CultureInfo.InvariantCulture))))
+        {
+            await Task.Delay(1001 - status.StartedUtc.Millisecond, cancellationToken);
+            status = status with { StartedUtc = DateTime.UtcNow };
+        }
         var stamp = status.StartedUtc.ToString(StampFormat, CultureInfo.InvariantCulture);
         var partial = Path.Combine(backup.Destination, stamp + ".partial");
         var final = Path.Combine(backup.Destination, stamp);
         await File.WriteAllTextAsync(partial + ".pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
-        Own(partial + ".pid");
         try
         {
             // A pg_basebackup older than the server cannot stream from it: say which, and what to install, before trying.
@@ -131,7 +134,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     }
 
     private PgBackRestCli PgBackRest() =>
-        pgbackrest is { } p ? new PgBackRestCli(p.ConfigPath, p.Stanza, _owner is null ? null : job.User, processes)
+        pgbackrest is { } p ? new PgBackRestCli(p.ConfigPath, p.Stanza, null, processes)
             : throw new PgStateException($"backup {backup.Name} uses pgbackrest and the manifest declares no spec.pgbackrest");
 
     /// <summary>Verifies a finished backup again (the newest, or the one given) and records the outcome.</summary>
@@ -157,9 +160,9 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     }
 
     /// <summary>
-    /// The destination exists and belongs to the job's user. As root: create it and give back to that
-    /// user whatever an earlier root run left. As anyone else: name every entry this user cannot
-    /// use, with the command that fixes it, instead of failing half-way with "access denied".
+    /// The destination exists and what pgstate keeps there belongs to the user the job runs as (a
+    /// root start became that user already): every entry this user cannot use is named, with the
+    /// command that fixes it, instead of failing half-way with "access denied".
     /// </summary>
     private void PrepareDestination()
     {
@@ -179,20 +182,11 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     {
         if (!Directory.Exists(backup.Destination))
         {
-            Directory.CreateDirectory(backup.Destination);
-            Own(backup.Destination);
+            Directory.CreateDirectory(backup.Destination, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         var ours = Directory.EnumerateFileSystemEntries(backup.Destination)
             .Where(e => Path.GetFileName(e) is var n && (n.StartsWith(".pgstate-", StringComparison.Ordinal) || IsBackupName(n)))
             .Prepend(backup.Destination).ToList();
-        if (_owner is { } owner)
-        {
-            foreach (var entry in ours.Where(e => Posix.Stat(e, followLinks: false) is { } st && (st.Uid != owner.Uid || st.Gid != owner.Gid)))
-            {
-                Own(entry, recursive: Directory.Exists(entry) && entry != backup.Destination);
-            }
-            return;
-        }
         var uid = Posix.EffectiveUid;
         var wrong = ours.Where(e => Posix.Stat(e, followLinks: false) is { } st && st.Uid != uid).ToList();
         if (wrong.Count > 0)
@@ -200,7 +194,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
             var me = Posix.UserName(uid) ?? uid.ToString(CultureInfo.InvariantCulture);
             var owners = wrong.Select(e => $"{e} (owned by {Posix.UserName(Posix.Stat(e, followLinks: false)!.Uid) ?? "?"})");
             throw new PgStateException($"backup {backup.Name} runs as {me}, but these are not {me}'s: {string.Join(", ", owners.Take(5))}{(wrong.Count > 5 ? ", …" : "")}. " +
-                $"Fix: chown -R {me}: {string.Join(' ', wrong.Take(5).Select(w => BackupUnits.CronArgument(w)))}  (a root run of pgstate backup run gives them back itself)");
+                $"Fix: chown -R {me}: {string.Join(' ', wrong.Take(5).Select(w => BackupUnits.CronArgument(w)))}");
         }
     }
 
@@ -210,31 +204,11 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         return DateTime.TryParseExact(stem, StampFormat, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _);
     }
 
-    /// <summary>Gives a file pgstate created to the job's user (when running as root).</summary>
-    private void Own(string path, bool recursive = false)
-    {
-        if (_owner is not { } owner)
-        {
-            return;
-        }
-        Posix.Chown(path, owner.Uid, owner.Gid);
-        if (recursive)
-        {
-            foreach (var entry in Directory.EnumerateFileSystemEntries(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
-            {
-                Posix.Chown(entry, owner.Uid, owner.Gid);
-            }
-        }
-    }
-
-    /// <summary>Runs a PostgreSQL tool as the job's user (runuser when root), never with a shell.</summary>
+    /// <summary>Runs a PostgreSQL tool, never with a shell.</summary>
     private Task<ProcessResult> RunToolAsync(string program, IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken,
         IReadOnlyDictionary<string, string?>? environment = null, bool showProgress = false) =>
-        _owner is not null
-            ? processes.RunAsync("runuser", ["-u", job.User, "--", program, .. arguments], timeout, check: false, cancellationToken: cancellationToken,
-                environment: environment, errorLines: showProgress ? progress : null)
-            : processes.RunAsync(program, arguments, timeout, check: false, cancellationToken: cancellationToken, environment: environment,
-                errorLines: showProgress ? progress : null);
+        processes.RunAsync(program, arguments, timeout, check: false, cancellationToken: cancellationToken, environment: environment,
+            errorLines: showProgress ? progress : null);
 
     private async Task<BackupStatus> VerifyAsync(BackupStatus status, string path, CancellationToken cancellationToken)
     {
@@ -259,7 +233,6 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
             return status with { Verified = false, Verification = "failed", Error = $"pg_verifybackup exited with code {result.ExitCode}: {result.StandardError.Trim()}" };
         }
         await File.WriteAllTextAsync(path + ".verified", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture), cancellationToken);
-        Own(path + ".verified");
         return status with { Verified = true, Verification = "pg_verifybackup passed" };
     }
 
@@ -270,7 +243,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         {
             try
             {
-                return host.DataDirectory?.Value is { } d && int.TryParse(File.ReadAllText(Path.Combine(d, "PG_VERSION")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : null;
+                return host.DataDirectory?.Value is { } d && int.TryParse(HostFiles.ReadBoundedText(Path.Combine(d, "PG_VERSION"), 64).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : null;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -308,7 +281,6 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         try
         {
             var stream = new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            Own(LockPath);
             stream.SetLength(0);
             stream.Write(System.Text.Encoding.UTF8.GetBytes($"pid {Environment.ProcessId} since {DateTime.UtcNow:O}\n"));
             stream.Flush();
@@ -320,7 +292,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         }
         catch (IOException)
         {
-            var holder = File.Exists(LockPath) ? File.ReadAllText(LockPath).Trim() : "unknown";
+            var holder = File.Exists(LockPath) ? HostFiles.ReadBoundedText(LockPath, 4096).Trim() : "unknown";
             throw new PgStateException($"another backup run of '{backup.Name}' holds {LockPath} ({holder})");
         }
     }
@@ -331,7 +303,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         foreach (var dir in Directory.EnumerateDirectories(backup.Destination, "*.partial"))
         {
             var pidFile = dir + ".pid";
-            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Posix.ProcessExists(pid))
+            if (File.Exists(pidFile) && int.TryParse(HostFiles.ReadBoundedText(pidFile, 64).Trim(), out var pid) && Posix.ProcessExists(pid))
             {
                 continue; // a run still in progress
             }
@@ -354,7 +326,6 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
     private async Task<BackupStatus> WriteStatusAsync(BackupStatus status, CancellationToken cancellationToken)
     {
         await HostFiles.WriteAtomicAsync(StatusPath, JsonSerializer.Serialize(status, BackupJson.Default.BackupStatus) + "\n", cancellationToken);
-        Own(StatusPath);
         return status;
     }
 
@@ -367,7 +338,7 @@ public sealed class BackupRunner(HostManifest host, DesiredBackup backup, Proces
         }
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllText(path), BackupJson.Default.BackupStatus)
+            return JsonSerializer.Deserialize(HostFiles.ReadBoundedText(path, 1 << 20, followLinks: false), BackupJson.Default.BackupStatus)
                 ?? throw new PgStateException($"{path} is empty");
         }
         catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)

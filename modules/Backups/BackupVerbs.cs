@@ -32,7 +32,25 @@ internal static class BackupVerbs
         var secrets = new SecretResolver(context.Environment,
             context.String("credentials-directory") ?? (context.Environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } d ? d : BoundBackups.CredentialsDirectory(host.Paths, host.Host.Name)));
         var job = BoundBackups.JobFor(host.Host.DataDirectory?.Value);
-        if (!Posix.IsRoot && Posix.UserName(Posix.EffectiveUid) is { } me && me != job.User && host.Host.DataDirectory is not null)
+        if (Posix.IsRoot)
+        {
+            try
+            {
+                // What only root can do for the job, then the job's own user for the rest of the run.
+                if (backup.Password is { } secret)
+                {
+                    secrets.Pin(secret);
+                }
+                JobDirectory.MakeFor(backup.Destination, job);
+                context.BecomeJobUser(job.User, job.Group);
+            }
+            catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
+            {
+                context.Output.WriteLine($"backup {name} failed: {e.Message}");
+                return 1;
+            }
+        }
+        else if (Posix.UserName(Posix.EffectiveUid) is { } me && me != job.User && host.Host.DataDirectory is not null)
         {
             context.Error.WriteLine($"pgstate: note: backup {name} runs as {me}; its schedule runs it as {job.User}, the data directory's owner");
         }

@@ -182,7 +182,9 @@ internal sealed class BoundBackups(HostManifest host, BackupsSection section) : 
 
     public static bool SystemdRunning => Directory.Exists("/run/systemd/system");
 
-    /// <summary>Where this host's job credentials live: one directory per host, owned by the job's user.</summary>
+    private const UnixFileMode CredentialMode = UnixFileMode.UserRead | UnixFileMode.GroupRead;
+
+    /// <summary>Where this host's job credentials live: one directory per host, root's, readable by the job's group.</summary>
     public static string CredentialsDirectory(HostPaths paths, string host) => Path.Combine(paths.CredentialsDirectory, host);
 
     /// <summary>The OS user the server (and so the jobs) run as: the owner of the data directory.</summary>
@@ -238,7 +240,9 @@ internal sealed class BoundBackups(HostManifest host, BackupsSection section) : 
             byte[]? current = null;
             try
             {
-                current = Posix.Stat(path) is { Kind: PosixFileKind.Regular } ? await File.ReadAllBytesAsync(path, cancellationToken) : null;
+                // Only a regular file, never a link (followed, it would read any file of the host as root): anything else is replaced.
+                current = Posix.Stat(path, followLinks: false) is { Kind: PosixFileKind.Regular, Size: <= SecretReference.MaxSecretBytes }
+                    ? HostFiles.ReadBounded(path, SecretReference.MaxSecretBytes, followLinks: false) : null;
             }
             catch (UnauthorizedAccessException)
             {
@@ -269,7 +273,7 @@ internal sealed class BoundBackups(HostManifest host, BackupsSection section) : 
                 warnings.Add($"the schedules run with the manifest {manifest}, which does not exist on this host: put this manifest there (or set spec.backupScheduling.manifestPath)");
             }
             else if (Path.GetFullPath(manifest) != Path.GetFullPath(host.Document.File) && File.Exists(host.Document.File)
-                && !File.ReadAllBytes(manifest).AsSpan().SequenceEqual(File.ReadAllBytes(host.Document.File)))
+                && !HostFiles.ReadBounded(manifest, 16 * 1024 * 1024).AsSpan().SequenceEqual(HostFiles.ReadBounded(host.Document.File, 16 * 1024 * 1024)))
             {
                 warnings.Add($"the schedules run with {manifest}, which differs from the manifest being planned ({host.Document.File}): the jobs will do what that file says");
             }
@@ -308,12 +312,12 @@ internal sealed class BoundBackups(HostManifest host, BackupsSection section) : 
             var address = $"backups.credentials[{Path.GetFileName(path)}]";
             if (current is null)
             {
-                diff.Add(address, ChangeAction.Create, null, path, Activation.None, new UnitWrite(path, wanted, null, (UnixFileMode)0b100_000_000, owner),
-                    "read by the backup job (LoadCredential= or --credentials-directory); mode 0400", sensitive: true);
+                diff.Add(address, ChangeAction.Create, null, path, Activation.None, new UnitWrite(path, wanted, null, CredentialMode, owner),
+                    "read by the backup job (LoadCredential= or --credentials-directory); root's, mode 0440 for the job's group", sensitive: true);
             }
             else if (!current.AsSpan().SequenceEqual(wanted))
             {
-                diff.Add(address, ChangeAction.Update, path, path, Activation.None, new UnitWrite(path, wanted, null, (UnixFileMode)0b100_000_000, owner), "the secret changed", sensitive: true);
+                diff.Add(address, ChangeAction.Update, path, path, Activation.None, new UnitWrite(path, wanted, null, CredentialMode, owner), "the secret changed", sensitive: true);
             }
         }
         foreach (var warning in live.Warnings)
@@ -346,16 +350,15 @@ internal sealed class BoundBackups(HostManifest host, BackupsSection section) : 
             var directory = Path.GetDirectoryName(write.Path)!;
             if (write.Owner is { } owner)
             {
-                // A credential: its directory and file belong to the job's user, nobody else reads them.
-                var user = Posix.User(owner) ?? throw new PgStateException($"no user '{owner}' on this host to own {write.Path}");
+                // A credential: root's file in root's directory, readable by the job's group (a cron job reads it as
+                // its user, systemd's LoadCredential= as root). The job's user can read it, never replace it or plant a link.
+                var user = Posix.User(owner) ?? throw new PgStateException($"no user '{owner}' on this host to read {write.Path}");
                 Directory.CreateDirectory(directory);
                 if (Posix.IsRoot)
                 {
-                    Posix.Chown(directory, user.Uid, user.Gid);
+                    Posix.SetDirectoryOwnerAndMode(directory, 0, user.Gid, 0b111_101_000);
                 }
-                File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                await HostFiles.ReplaceAsync(write.Path, write.Content, cancellationToken, write.Mode, (user.Uid, user.Gid));
-                File.SetUnixFileMode(write.Path, write.Mode);
+                await HostFiles.ReplaceAsync(write.Path, write.Content, cancellationToken, write.Mode, (0, user.Gid), followLinks: false, keepExisting: false);
                 return null;
             }
             if (File.Exists(write.Path) && !BackupUnits.WrittenFor(await File.ReadAllBytesAsync(write.Path, cancellationToken), host.Name))

@@ -340,9 +340,17 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         section.Mode == HbaMode.ManagedBlock && set.BlockSource is { } withBlock ? withBlock : set.Main;
 
     /// <summary>pg_hba.conf (symlinks followed: the target is what is written).</summary>
-    public string PathFor(ServerInfo server) =>
-        HostFiles.ResolveLinks(section.File ?? server.HbaFile
+    public string PathFor(ServerInfo server)
+    {
+        var path = HostFiles.ResolveLinks(section.File ?? server.HbaFile
             ?? throw new PgStateException("cannot tell where pg_hba.conf is: the connection may not read hba_file (needs superuser or pg_read_all_settings); set spec.hba.file"));
+        // spec.hba.file names the server's file for a connection that cannot read hba_file; it never makes pgstate write another file.
+        if (section.File is not null && server.HbaFile is { } served && HostFiles.ResolveLinks(served) != path)
+        {
+            throw new PgStateException($"spec.hba.file {section.File} is not the server's pg_hba.conf ({served}): pgstate writes only the file the server reads");
+        }
+        return path;
+    }
 
     public static byte[] ReadBytes(string path)
     {
@@ -353,7 +361,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
             {
                 throw new PgStateException($"{path} is not a regular file of at most {MaxFileBytes / (1024 * 1024)} MB");
             }
-            return File.ReadAllBytes(path);
+            return HostFiles.ReadBounded(path, MaxFileBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -705,10 +713,11 @@ internal sealed class HbaJournal
         {
             if (File.Exists(journal))
             {
-                var text = File.ReadAllText(journal);
-                var pid = Regex.Match(text, @"^pid ([0-9]+)$", RegexOptions.Multiline) is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+                // The journal sits in a directory the server's user can write: read as data, bounded, never followed.
+                var text = HostFiles.ReadBoundedText(journal, 4096, followLinks: false);
+                var pid = Regex.Match(text, @"^pid ([0-9]{1,9})$", RegexOptions.Multiline) is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
                 if (pid != 0 && pid != Environment.ProcessId && Posix.ProcessExists(pid) && File.Exists($"/proc/{pid}/cmdline")
-                    && File.ReadAllText($"/proc/{pid}/cmdline").Contains("pgstate", StringComparison.Ordinal))
+                    && File.ReadAllBytes($"/proc/{pid}/cmdline").AsSpan().IndexOf("pgstate"u8) >= 0)
                 {
                     return done; // an apply is running right now: it owns the journal
                 }

@@ -166,6 +166,10 @@ public sealed record HbaRule(
         return text.ToLowerInvariant();
     }
 
+    // 010.0.0.1 reads as 8.0.0.1 to inet_aton and as 10.0.0.1 to a person: refused rather than guessed.
+    private static bool LeadingZeroOctet(string ipText, IPAddress parsed) =>
+        parsed.AddressFamily == AddressFamily.InterNetwork && ipText.Split('.').Any(o => o.Length > 1 && o[0] == '0');
+
     public static bool TryParseCidr(string text, out IPAddress address, out int bits)
     {
         address = IPAddress.None;
@@ -173,7 +177,7 @@ public sealed record HbaRule(
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         var ipText = slash < 0 ? text : text[..slash];
         if (!IPAddress.TryParse(ipText, out var parsed) || (ipText.Count(c => c == '.') != 3 && parsed.AddressFamily == AddressFamily.InterNetwork)
-            || ipText.Contains('%', StringComparison.Ordinal))
+            || ipText.Contains('%', StringComparison.Ordinal) || LeadingZeroOctet(ipText, parsed))
         {
             return false;
         }

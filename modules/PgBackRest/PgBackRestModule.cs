@@ -47,6 +47,21 @@ public sealed partial class PgBackRestModule : IModule, IRecoveringModule
     /// <summary>Options pgstate renders from typed fields: spec.pgbackrest.options may not set them a second time.</summary>
     private static readonly string[] Managed = ["stanza", "config", "config-path", "config-include-path"];
 
+    /// <summary>
+    /// What spec.pgbackrest.options cannot carry: a secret (it would sit in the manifest and show in plans: the typed
+    /// fields take it from the environment or a file), a repository's path or type (repositories[] is where a repository is
+    /// declared and checked: a repoN-path there could point into the data directory), the spool path archiveAsync checks.
+    /// </summary>
+    private static string? PassThroughProblem(string key) =>
+        key.Contains("pass", StringComparison.Ordinal) || key.Contains("secret", StringComparison.Ordinal) || key.Contains("token", StringComparison.Ordinal)
+            || key.EndsWith("-key", StringComparison.Ordinal)
+            ? "looks like a secret: give it through a typed field (repositories[].cipher.pass, s3.key, s3.keySecret) from the environment or a file, never in the manifest"
+        : System.Text.RegularExpressions.Regex.IsMatch(key, @"\Arepo[0-9]+-(path|type)\z")
+            ? "declare the repository in spec.pgbackrest.repositories (its path is checked there)"
+        : key == "spool-path"
+            ? "archiveAsync.spoolPath sets it (and checks it is outside the data directory)"
+        : null;
+
     public string Name => Module;
 
     /// <summary>Before archiving (50): the configuration and the stanza exist before archive_command names them.</summary>
@@ -132,6 +147,11 @@ public sealed partial class PgBackRestModule : IModule, IRecoveringModule
             foreach (var node in options.Values)
             {
                 var key = node.Key!;
+                if (OptionKey().IsMatch(key) && PassThroughProblem(key) is { } problem)
+                {
+                    diagnostics.Error(DiagnosticCodes.PgBackRestBadOption, $"spec.pgbackrest.options.{key}: {problem}", node.KeyOrPosition);
+                    continue;
+                }
                 if (!OptionKey().IsMatch(key) || Managed.Contains(key) || key.StartsWith("pg", StringComparison.Ordinal) || global.Any(o => o.Key == key))
                 {
                     diagnostics.Error(DiagnosticCodes.PgBackRestBadOption,

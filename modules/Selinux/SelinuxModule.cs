@@ -86,6 +86,12 @@ public sealed partial class SelinuxModule : IModule
             {
                 continue;
             }
+            if (path.Any(char.IsWhiteSpace))
+            {
+                // file_contexts is split on white space: semanage refuses such a specification ("can not include spaces").
+                diagnostics.Error(DiagnosticCodes.BadFileContextRegex, $"'{path}' holds white space, which a file context specification cannot (use [[:space:]] or \\s in the expression)", c["path"]!.Position);
+                continue;
+            }
             try
             {
                 _ = new System.Text.RegularExpressions.Regex(path, System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
@@ -142,13 +148,12 @@ internal sealed class BoundSelinux(SelinuxSection section) : BoundModule<Selinux
         var localContexts = policy is null ? [] : FileContexts.ParseLocalFile(policy.ReadLocal());
         List<LabelCheck> labels = [];
         List<(string, string, string)> destinations = [];
-        if (policy is not null)
+        // Labels (and what the destinations would get) only matter where SELinux enforces them or they are
+        // managed anyway; loading the policy's label database costs ~30 ms a plan, so a disabled host skips it.
+        if (policy is not null && (policy.Enabled || section.ManageLabelsWhenDisabled))
         {
             using var lookup = SelinuxLabels.Open(policy.FileContextsPath);
-            if (policy.Enabled || section.ManageLabelsWhenDisabled)
-            {
-                labels = ReadLabels(directories, lookup);
-            }
+            labels = ReadLabels(directories, lookup);
             destinations = DestinationTypes(session.Facts, lookup);
         }
         return Task.FromResult(new SelinuxLive(directories, policy, localContexts, labels, destinations, missing));
@@ -173,7 +178,7 @@ internal sealed class BoundSelinux(SelinuxSection section) : BoundModule<Selinux
         var result = new Dictionary<string, LiveDirectory>(StringComparer.Ordinal);
         foreach (var d in section.Directories)
         {
-            if (Posix.Stat(d.Path) is not { } stat)
+            if (Posix.Stat(HostFiles.ResolveLinks(d.Path)) is not { } stat)
             {
                 continue;
             }
@@ -244,17 +249,17 @@ internal sealed class BoundSelinux(SelinuxSection section) : BoundModule<Selinux
                 var done = new List<string>();
                 try
                 {
-                    if (ensure.Create)
-                    {
-                        Directory.CreateDirectory(d.Path);
-                        done.Add($"created {d.Path}");
-                    }
                     var user = Posix.User(d.Owner) ?? throw new PgStateException($"no user '{d.Owner}' on this host");
                     var group = Posix.Group(d.Group) ?? throw new PgStateException($"no group '{d.Group}' on this host");
+                    // Links root made are followed, another user's are an error; the last step never follows one.
                     var target = HostFiles.ResolveLinks(d.Path);
-                    Posix.Chown(target, user.Uid, group);
+                    if (ensure.Create)
+                    {
+                        Directory.CreateDirectory(target);
+                        done.Add($"created {d.Path}");
+                    }
+                    Posix.SetDirectoryOwnerAndMode(target, user.Uid, group, d.Mode);
                     done.Add($"chown {d.Owner}:{d.Group}");
-                    File.SetUnixFileMode(target, (UnixFileMode)d.Mode);
                     return null;
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or PgStateException && done.Count > 0)
@@ -381,7 +386,8 @@ internal static class SelinuxDiff
                 diff.Add(address, ChangeAction.Update, existing.Context, c.Entry.Context, Activation.None, new SemanageFcontext("-m", c.Entry), "semanage fcontext -m");
             }
         }
-        if (!live.Policy.Enabled && !section.ManageLabelsWhenDisabled && (section.Directories.Count > 0 || section.Relabel.Count > 0))
+        // Said where the manifest asks for SELinux (file contexts, relabelling): a host that only declares directories is not told about SELinux.
+        if (!live.Policy.Enabled && !section.ManageLabelsWhenDisabled && (section.Contexts.Count > 0 || section.Relabel.Count > 0))
         {
             diff.Warn(null, "SELinux is disabled here, so files get no labels and pgstate does not count them as drift; file contexts are still managed, " +
                 "and once SELinux is enabled the next apply restores the labels (set spec.selinux.labelsWhenDisabled: manage to write them now with setfiles -F)");
@@ -402,8 +408,8 @@ internal static class SelinuxDiff
                 wrong[0].Expected, Activation.None, new Relabel(group.Key),
                 created ? "labelled after it is created" : $"e.g. {examples}");
         }
-        // Under a disabled SELinux the label warning is hypothetical noise, unless labels are managed anyway.
-        foreach (var (label, path, type) in live.Policy.Enabled || section.ManageLabelsWhenDisabled ? live.Destinations : [])
+        // Read only where SELinux enforces labels or they are managed anyway: elsewhere the warning is hypothetical noise.
+        foreach (var (label, path, type) in live.Destinations)
         {
             if (!PostgresLabels.Writable.Contains(type))
             {

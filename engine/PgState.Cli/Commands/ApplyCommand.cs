@@ -60,7 +60,17 @@ internal sealed class ApplyCommand(IOContext io, HostWorkflow workflow)
             }
             foreach (var m in saved.Manifests)
             {
-                if (!File.Exists(m.Path) || SavedPlanFormat.Hash(m.Path).Sha256 != m.Sha256)
+                string? now;
+                try
+                {
+                    now = File.Exists(m.Path) ? SavedPlanFormat.Hash(m.Path).Sha256 : null;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    io.Error.WriteLine($"pgstate: error: refusing to apply {args.Files[0]}: manifest {PgState.Engine.Rendering.SafeText.Text(m.Path)}: {e.Message}");
+                    return ExitCodes.Error;
+                }
+                if (now != m.Sha256)
                 {
                     io.Error.WriteLine($"pgstate: error: refusing to apply {args.Files[0]}: manifest {m.Path} changed since the plan was made; run pgstate plan again");
                     return ExitCodes.Error;

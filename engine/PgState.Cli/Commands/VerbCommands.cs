@@ -118,7 +118,7 @@ internal static class VerbCommands
             }
             var context = new VerbContext(values, hosts,
                 async (h, c) => await workflow.ConnectAsync(new Engine.Planning.BoundHost(h.Host, h.Modules, h.Facts, h.Paths), c),
-                io.Output, io.Error, io.Environment, io.ErrorIsTerminal);
+                io.Output, io.Error, io.Environment, io.ErrorIsTerminal, io.OwnsProcess);
             return await verb.Run(context, ct);
         });
     }

@@ -42,7 +42,11 @@ internal sealed class ApplyLock : IAsyncDisposable
             FileStream? file;
             try
             {
-                Directory.CreateDirectory(session.Paths.LockDirectory);
+                if (!Directory.Exists(session.Paths.LockDirectory))
+                {
+                    Directory.CreateDirectory(session.Paths.LockDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                        UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+                }
                 file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
             catch (IOException e) when (e.HResult == SharingViolation)

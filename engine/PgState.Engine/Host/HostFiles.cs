@@ -7,6 +7,9 @@ namespace PgState.Engine.Host;
 /// <summary>Files on the host, written so that a crash leaves either the old or the new content, never half.</summary>
 public static partial class HostFiles
 {
+    /// <summary>rw-r--r--: plans, reports, metrics (a metrics collector reads them as another user).</summary>
+    public const UnixFileMode DefaultMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
     /// <summary>The temporary name pgstate uses beside <paramref name="path"/>; it carries the pid so a later run can tell a stale one.</summary>
     public static string TemporaryFor(string path) =>
         Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.pgstate-{Environment.ProcessId}.tmp");
@@ -14,101 +17,179 @@ public static partial class HostFiles
     /// <summary>
     /// Replaces <paramref name="path"/> (or creates it): writes a temporary file in the same directory,
     /// gives it the original's owner, group, mode and SELinux label (or the given ones for a new
-    /// file), fsyncs it, renames it over the original and fsyncs the directory. A symlink is written
-    /// through: its target is replaced, the link stays.
+    /// file; always the given ones when <paramref name="keepExisting"/> is false), fsyncs it, renames it
+    /// over the original and fsyncs the directory. A symlink root made is written through (its target
+    /// is replaced, the link stays); another user's is an error (<see cref="ResolveLinks"/>); with
+    /// <paramref name="followLinks"/> false any link at the path is replaced by the file.
     /// </summary>
-    public static async Task ReplaceAsync(string path, byte[] content, CancellationToken cancellationToken, UnixFileMode? newFileMode = null, (uint Uid, uint Gid)? newFileOwner = null)
+    public static async Task ReplaceAsync(string path, byte[] content, CancellationToken cancellationToken, UnixFileMode? newFileMode = null, (uint Uid, uint Gid)? newFileOwner = null,
+        bool followLinks = true, bool keepExisting = true)
     {
-        var target = ResolveLinks(path);
+        // followLinks false: a link at the path is replaced by the file, not written through.
+        var target = followLinks ? ResolveLinks(path) : Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(target)!;
         var temp = TemporaryFor(target);
         try
         {
-            await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            await using (var stream = CreateTemporary(temp))
             {
                 await stream.WriteAsync(content, cancellationToken);
+                // Mode, owner and label go on the open file (fchmod, fchown, fsetxattr): never on whatever the name points at by then.
+                if (keepExisting && Posix.Stat(target, followLinks: false) is { Kind: PosixFileKind.Regular } existing)
+                {
+                    File.SetUnixFileMode(stream.SafeFileHandle, (UnixFileMode)existing.Mode);
+                    Posix.Own(stream.SafeFileHandle, Posix.IsRoot ? (existing.Uid, existing.Gid) : null, Posix.SelinuxLabel(target));
+                }
+                else
+                {
+                    if (newFileMode is { } mode)
+                    {
+                        File.SetUnixFileMode(stream.SafeFileHandle, mode);
+                    }
+                    Posix.Own(stream.SafeFileHandle, Posix.IsRoot ? newFileOwner : null, null);
+                }
                 stream.Flush(flushToDisk: true);
-            }
-            if (Posix.Stat(target) is { } existing)
-            {
-                File.SetUnixFileMode(temp, (UnixFileMode)existing.Mode);
-                if (Posix.IsRoot)
-                {
-                    Posix.Chown(temp, existing.Uid, existing.Gid);
-                }
-                if (Posix.SelinuxLabel(target) is { } label)
-                {
-                    Posix.SetSelinuxLabel(temp, label);
-                }
-            }
-            else
-            {
-                if (newFileMode is { } mode)
-                {
-                    File.SetUnixFileMode(temp, mode);
-                }
-                if (newFileOwner is { } owner && Posix.IsRoot)
-                {
-                    Posix.Chown(temp, owner.Uid, owner.Gid);
-                }
             }
             File.Move(temp, target, overwrite: true);
         }
         finally
         {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
+            DeleteTemporary(temp);
         }
         Posix.SyncDirectory(directory);
+    }
+
+    /// <summary>
+    /// A new temporary file, readable by its owner only until the content is complete (it may hold a
+    /// secret), created exclusively (O_EXCL: a link planted under its name is not followed).
+    /// </summary>
+    private static FileStream CreateTemporary(string temp)
+    {
+        DeleteTemporary(temp);
+        return new FileStream(temp, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+    }
+
+    private static void DeleteTemporary(string temp)
+    {
+        if (Posix.FileKind(temp, followLinks: false) is not null)
+        {
+            File.Delete(temp);
+        }
     }
 
     public static Task ReplaceAsync(string path, string content, CancellationToken cancellationToken, UnixFileMode? newFileMode = null, (uint Uid, uint Gid)? newFileOwner = null) =>
         ReplaceAsync(path, Encoding.UTF8.GetBytes(content), cancellationToken, newFileMode, newFileOwner);
 
-    /// <summary>Follows symlinks to the file that is really there (or would be created).</summary>
+    /// <summary>
+    /// Follows symlinks, component by component, to the file that is really there (or would be
+    /// created). Only links root made (or, for a process that is not root, this user) are followed:
+    /// a link another user planted in a directory of theirs would let them point a root write, chown
+    /// or chmod at any file of the host, so it is an error naming the link.
+    /// </summary>
     public static string ResolveLinks(string path)
     {
-        var full = Path.GetFullPath(path);
-        for (var i = 0; i < 40; i++)
+        var pending = new Stack<string>(Path.GetFullPath(path).Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
+        var resolved = "/";
+        var hops = 0;
+        var me = Posix.EffectiveUid;
+        while (pending.TryPop(out var part))
         {
-            var info = new FileInfo(full);
-            if (info.LinkTarget is not { } link)
+            if (part == ".")
             {
-                return full;
+                continue;
             }
-            full = Path.GetFullPath(link, Path.GetDirectoryName(full)!);
+            if (part == "..")
+            {
+                resolved = Path.GetDirectoryName(resolved) ?? "/";
+                continue;
+            }
+            var next = Path.Combine(resolved, part);
+            if (Posix.Stat(next, followLinks: false) is not { Kind: PosixFileKind.Symlink } link)
+            {
+                resolved = next;
+                continue;
+            }
+            if (++hops > 40)
+            {
+                throw new IOException($"{path}: too many levels of symbolic links");
+            }
+            if (link.Uid != 0 && link.Uid != me)
+            {
+                throw new Diagnostics.PgStateException($"{Manifests.TextSafety.Printable(next)} is a symbolic link owned by {Posix.UserName(link.Uid) ?? link.Uid.ToString(CultureInfo.InvariantCulture)}: " +
+                    "pgstate follows only links root made (another user's link could point it at any file); replace it with the real path");
+            }
+            var target = new FileInfo(next).LinkTarget ?? "";
+            if (target.StartsWith('/'))
+            {
+                resolved = "/";
+            }
+            foreach (var t in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
+            {
+                pending.Push(t);
+            }
         }
-        throw new IOException($"{path}: too many levels of symbolic links");
+        return resolved;
     }
 
     /// <summary>
     /// Writes a file pgstate owns (plans, reports, metrics, status): temporary file in the same
     /// directory, fsync, rename over the target. Readers see the old or the new content, never half.
     /// </summary>
-    public static async Task WriteAtomicAsync(string path, string content, CancellationToken cancellationToken)
+    public static async Task WriteAtomicAsync(string path, string content, CancellationToken cancellationToken, UnixFileMode mode = DefaultMode)
     {
         var full = Path.GetFullPath(path);
         var temp = TemporaryFor(full);
         try
         {
-            await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            await using (var stream = CreateTemporary(temp))
             {
                 await stream.WriteAsync(Encoding.UTF8.GetBytes(content), cancellationToken);
+                File.SetUnixFileMode(stream.SafeFileHandle, mode);
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, full, overwrite: true);
         }
         finally
         {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
+            DeleteTemporary(temp);
         }
         Posix.SyncDirectory(Path.GetDirectoryName(full)!);
     }
+
+    /// <summary>
+    /// Reads a small file that another user may have put in place of the expected one: a regular file
+    /// only (a FIFO or a device is an error, never a hang or a read without end), at most
+    /// <paramref name="maxBytes"/>; with <paramref name="followLinks"/> false a link is an error too.
+    /// </summary>
+    public static byte[] ReadBounded(string path, long maxBytes, bool followLinks = true)
+    {
+        using var handle = Posix.OpenRegular(path, followLinks, out var size);
+        if (size > maxBytes)
+        {
+            throw new IOException($"{path} is {size} bytes, more than the {maxBytes} pgstate reads from such a file");
+        }
+        var buffer = new byte[size];
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = RandomAccess.Read(handle, buffer.AsSpan(read), read);
+            if (n == 0)
+            {
+                break;
+            }
+            read += n;
+        }
+        return buffer[..read];
+    }
+
+    /// <summary><see cref="ReadBounded"/> as UTF-8 text.</summary>
+    public static string ReadBoundedText(string path, long maxBytes, bool followLinks = true) => Encoding.UTF8.GetString(ReadBounded(path, maxBytes, followLinks));
 
     /// <summary>Removes pgstate's temporary files in a directory whose process is gone; returns their names.</summary>
     public static IReadOnlyList<string> RemoveStaleTemporaries(string directory)
@@ -204,7 +285,7 @@ public static class PostgresPrograms
     {
         try
         {
-            var pidLine = File.ReadLines(Path.Combine(dataDirectory, "postmaster.pid")).FirstOrDefault();
+            var pidLine = HostFiles.ReadBoundedText(Path.Combine(dataDirectory, "postmaster.pid"), 4096).Split('\n')[0];
             if (int.TryParse(pidLine?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
                 && new FileInfo($"/proc/{pid}/exe").LinkTarget is { } exe
                 && File.Exists(Path.Combine(Path.GetDirectoryName(exe)!, program)))
@@ -219,7 +300,7 @@ public static class PostgresPrograms
         var dataMajor = major;
         try
         {
-            if (int.TryParse(File.ReadAllText(Path.Combine(dataDirectory, "PG_VERSION")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+            if (int.TryParse(HostFiles.ReadBoundedText(Path.Combine(dataDirectory, "PG_VERSION"), 64).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
             {
                 dataMajor = v;
             }

@@ -13,7 +13,10 @@ public sealed record HostPaths(
     string CredentialsDirectory,
     string StateDirectory)
 {
-    public static HostPaths System { get; } = new("/etc/systemd/system", "/etc/cron.d", "/run/lock", "/etc/pgstate", "/etc/pgstate/credentials", "/var/lib/pgstate");
+    // Locks go in a directory of root's (/run/pgstate), not the world-writable /run/lock, where any user could hold
+    // or plant a predictable lock file; a process that is not root (a check by the server's user) uses /run/lock.
+    public static HostPaths System { get; } = new("/etc/systemd/system", "/etc/cron.d", Posix.IsRoot ? "/run/pgstate" : "/run/lock", "/etc/pgstate",
+        "/etc/pgstate/credentials", "/var/lib/pgstate");
 
     /// <summary>PGSTATE_UNIT_DIR, PGSTATE_CRON_DIR, PGSTATE_LOCK_DIR, PGSTATE_CONFIG_DIR, PGSTATE_CREDENTIALS_DIR, PGSTATE_STATE_DIR.</summary>
     public static HostPaths FromEnvironment(Func<string, string?> environment)

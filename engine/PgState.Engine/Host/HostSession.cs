@@ -73,6 +73,7 @@ internal sealed class HostSession : IHostSession, IAsyncDisposable
     public const string PinnedOptions = "-c standard_conforming_strings=on -c search_path=pg_catalog -c client_min_messages=warning";
 
     private NpgsqlConnection? _connection;
+    private SecretResolver? _secrets;
     private NpgsqlDataSource? _dataSource;
 
     private HostSession(HostManifest host, ProcessRunner processes, Func<string, string?> environment, HostPaths paths, FactBag facts, Action<string> log)
@@ -80,7 +81,6 @@ internal sealed class HostSession : IHostSession, IAsyncDisposable
         Host = host;
         Processes = processes;
         Environment = environment;
-        Secrets = new SecretResolver(environment);
         Paths = paths;
         Facts = facts;
         Log = log;
@@ -92,7 +92,14 @@ internal sealed class HostSession : IHostSession, IAsyncDisposable
 
     public Func<string, string?> Environment { get; }
 
-    public SecretResolver Secrets { get; }
+    /// <summary>
+    /// Secrets from the environment, else from the credentials the backup jobs read
+    /// ($CREDENTIALS_DIRECTORY, else PGSTATE_CREDENTIALS_DIR/HOST): what a nightly drift or check, run
+    /// by a timer with no secret in its environment, compares against. Plan and apply still require
+    /// every secret in the environment (a secret to write comes from the operator, not from a copy).
+    /// </summary>
+    public SecretResolver Secrets => _secrets ??= new SecretResolver(Environment,
+        Environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } d ? d : Host.Name.Length > 0 ? System.IO.Path.Combine(Paths.CredentialsDirectory, Host.Name) : null);
 
     public HostPaths Paths { get; private set; }
 
@@ -124,6 +131,7 @@ internal sealed class HostSession : IHostSession, IAsyncDisposable
         Host = host;
         Paths = paths;
         Facts = facts;
+        _secrets = null;
     }
 
     public static async Task<HostSession> OpenAsync(HostManifest host, ProcessRunner processes, Func<string, string?> environment, HostPaths paths, FactBag facts,

@@ -62,6 +62,27 @@ public static partial class Posix
     private static partial uint geteuid();
 
     [LibraryImport(LibC, SetLastError = true)]
+    private static partial int fchown(int fd, uint owner, uint group);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static partial int fchmod(int fd, uint mode);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int fsetxattr(int fd, string name, byte* value, nint size, int flags);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int initgroups(string user, uint group);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static partial int setresgid(uint real, uint effective, uint saved);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static partial int setresuid(uint real, uint effective, uint saved);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static unsafe partial int getresuid(uint* real, uint* effective, uint* saved);
+
+    [LibraryImport(LibC, SetLastError = true)]
     private static unsafe partial int getpwuid_r(uint uid, byte* pwd, byte* buf, nint buflen, byte** result);
 
     [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -76,6 +97,9 @@ public static partial class Posix
     public static uint EffectiveUid => geteuid();
 
     public static bool IsRoot => geteuid() == 0;
+
+    /// <summary>True once a root process became another user (<see cref="BecomeUser"/>): what it prints for the operator to type says runuser.</summary>
+    public static bool StartedAsRoot { get; private set; }
 
     /// <summary>stat (or lstat with followLinks false); null when the path does not exist.</summary>
     public static unsafe PosixStat? Stat(string path, bool followLinks = true)
@@ -106,6 +130,36 @@ public static partial class Posix
     }
 
     public static PosixFileKind? FileKind(string path, bool followLinks = true) => Stat(path, followLinks)?.Kind;
+
+    /// <summary>
+    /// Opens a regular file for reading without ever blocking on it (O_NONBLOCK: a FIFO planted in its
+    /// place does not hang the run) and checks what was opened (fstat), not what the name was a moment ago.
+    /// </summary>
+    public static unsafe Microsoft.Win32.SafeHandles.SafeFileHandle OpenRegular(string path, bool followLinks, out long size)
+    {
+        const int O_RDONLY = 0, O_NONBLOCK = 0x800, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, AT_EMPTY_PATH = 0x1000;
+        var fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW));
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw errno switch
+            {
+                ENOENT => new FileNotFoundException($"{path}: no such file", path),
+                40 /* ELOOP */ => new IOException($"{path} is a symbolic link; it is not followed here"),
+                13 /* EACCES */ => new UnauthorizedAccessException($"{path}: permission denied"),
+                _ => new IOException($"{path}: {Marshal.GetPInvokeErrorMessage(errno)}"),
+            };
+        }
+        var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+        var buffer = stackalloc byte[256];
+        if (statx(fd, "", AT_EMPTY_PATH, StatxBasicStats, buffer) != 0 || (*(ushort*)(buffer + 28) & 0xF000) != 0x8000)
+        {
+            handle.Dispose();
+            throw new IOException($"{path} is not a regular file");
+        }
+        size = *(long*)(buffer + 40);
+        return handle;
+    }
 
     /// <summary>The security.selinux label of a path (not following a final symlink), or null when it has none.</summary>
     public static unsafe string? SelinuxLabel(string path)
@@ -138,6 +192,87 @@ public static partial class Posix
         }
         var errno = Marshal.GetLastPInvokeError();
         return errno == ENOTSUP ? false : throw new IOException($"setxattr {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
+    }
+
+    /// <summary>Owner, group and SELinux label of an open file: the file pgstate opened, whatever the name points at by now.</summary>
+    public static unsafe void Own(Microsoft.Win32.SafeHandles.SafeFileHandle file, (uint Uid, uint Gid)? owner, string? label)
+    {
+        var fd = (int)file.DangerousGetHandle();
+        if (owner is { } o && fchown(fd, o.Uid, o.Gid) != 0)
+        {
+            throw new IOException($"fchown: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+        if (label is not null)
+        {
+            var bytes = Encoding.UTF8.GetBytes(label + "\0");
+            fixed (byte* p = bytes)
+            {
+                if (fsetxattr(fd, "security.selinux", p, bytes.Length, 0) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != ENOTSUP)
+                {
+                    throw new IOException($"fsetxattr: {Marshal.GetPInvokeErrorMessage(errno)}");
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Makes the whole process <paramref name="user"/> for good (supplementary groups, gid, uid: real,
+    /// effective and saved; glibc applies them to every thread), as a unit's User= would start it, and
+    /// checks that root cannot be regained. HOME, USER and LOGNAME follow, for the child processes.
+    /// </summary>
+    public static unsafe void BecomeUser(string user, string? group)
+    {
+        var entry = User(user) ?? throw new Diagnostics.PgStateException($"no user {user} on this host");
+        var gid = group is null ? entry.Gid : Group(group) ?? throw new Diagnostics.PgStateException($"no group {group} on this host");
+        if (initgroups(user, gid) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(entry.Uid, entry.Uid, entry.Uid) != 0)
+        {
+            throw new Diagnostics.PgStateException($"cannot become {user}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+        uint real, effective, saved;
+        if (getresuid(&real, &effective, &saved) != 0 || real != entry.Uid || effective != entry.Uid || saved != entry.Uid
+            || (entry.Uid != 0 && setresuid(0, 0, 0) == 0))
+        {
+            throw new Diagnostics.PgStateException($"cannot become {user}: the process kept other user ids; stopping");
+        }
+        StartedAsRoot = true;
+        Environment.SetEnvironmentVariable("HOME", entry.Home);
+        Environment.SetEnvironmentVariable("USER", user);
+        Environment.SetEnvironmentVariable("LOGNAME", user);
+    }
+
+    /// <summary>The working directory of a process (a postmaster's is its data directory); null when it is gone or not ours to read.</summary>
+    public static string? ProcessDirectory(int pid)
+    {
+        try
+        {
+            return new DirectoryInfo($"/proc/{pid}/cwd").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>chown and chmod of a directory that is not a link (O_NOFOLLOW): a link swapped in for it is an error, never followed.</summary>
+    public static void SetDirectoryOwnerAndMode(string path, uint uid, uint gid, int mode)
+    {
+        const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000;
+        var fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+        {
+            throw new IOException($"open {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+        try
+        {
+            if (fchown(fd, uid, gid) != 0 || fchmod(fd, (uint)mode) != 0)
+            {
+                throw new IOException($"chown/chmod {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+            }
+        }
+        finally
+        {
+            close(fd);
+        }
     }
 
     public static void Chown(string path, uint uid, uint gid)

@@ -33,12 +33,28 @@ public sealed record SecretReference(string? FromEnv, string? FromFile, SourcePo
 /// Messages name where a secret was looked for, never its value.</summary>
 public sealed class SecretResolver(Func<string, string?> environment, string? credentialsDirectory = null)
 {
+    private readonly Dictionary<SecretReference, string> _pinned = [];
+
     public string? CredentialsDirectory { get; } = credentialsDirectory ?? (environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } d ? d : null);
+
+    /// <summary>Reads a secret now and keeps it: a job about to give up root keeps what only root could read.</summary>
+    public void Pin(SecretReference secret)
+    {
+        if (TryResolve(secret, out var value, out _))
+        {
+            _pinned[secret] = value;
+        }
+    }
 
     public bool TryResolve(SecretReference secret, out string value, out string? error)
     {
-        value = "";
         error = null;
+        if (_pinned.TryGetValue(secret, out var pinned))
+        {
+            value = pinned;
+            return true;
+        }
+        value = "";
         if (secret.FromEnv is { } name && environment(name) is { } fromEnvironment)
         {
             value = fromEnvironment;
@@ -83,14 +99,12 @@ public sealed class SecretResolver(Func<string, string?> environment, string? cr
                 error = "not a regular file";
                 return false;
             }
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read);
-            if (stream.Length > SecretReference.MaxSecretBytes)
+            if (Host.Posix.Stat(path) is { Size: > SecretReference.MaxSecretBytes })
             {
                 error = $"larger than {SecretReference.MaxSecretBytes / 1024} KB";
                 return false;
             }
-            using var reader = new StreamReader(stream);
-            value = reader.ReadToEnd().TrimEnd('\r', '\n');
+            value = Host.HostFiles.ReadBoundedText(path, SecretReference.MaxSecretBytes).TrimEnd('\r', '\n');
             return true;
         }
         catch (UnauthorizedAccessException)

@@ -75,18 +75,14 @@ internal sealed class ManifestLoader(Func<string, string?> environment)
                 diagnostics.Error(DiagnosticCodes.ManifestTooLarge, $"the file is {stat.Size / (1024 * 1024)} MB; pgstate reads manifests up to {MaxFileBytes / (1024 * 1024)} MB", at);
                 return null;
             }
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read);
-            var buffer = new byte[MaxFileBytes + 1];
-            var total = 0;
-            int n;
-            while (total < buffer.Length && (n = stream.Read(buffer, total, buffer.Length - total)) > 0)
+            // What was opened is checked again (a FIFO swapped in after the stat does not hang the run); the buffer is the file's size.
+            var buffer = HostFiles.ReadBounded(file, MaxFileBytes);
+            var total = buffer.Length;
+            if (total > 0 && buffer[0] == 0xEF && total >= 3 && buffer[1] == 0xBB && buffer[2] == 0xBF)
             {
-                total += n;
-            }
-            if (total > MaxFileBytes)
-            {
-                diagnostics.Error(DiagnosticCodes.ManifestTooLarge, $"the file is larger than the {MaxFileBytes / (1024 * 1024)} MB pgstate reads", at);
-                return null;
+                // A byte order mark (some Windows editors write one): YAML allows it at the start, it is not part of the first key.
+                buffer = buffer[3..];
+                total -= 3;
             }
             var nul = Array.IndexOf(buffer, (byte)0, 0, total);
             if (nul >= 0)

@@ -198,7 +198,8 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
         var attempted = new HashSet<ResourceChange>(ReferenceEqualityComparer.Instance);
         var needReload = false;
         var needRestart = false;
-        string? lastModule = null;
+        // The modules whose changes the next reload or restart activates: named in what apply says it did.
+        var needers = new List<string>();
 
         async Task ActivateAsync(string why)
         {
@@ -218,6 +219,7 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
             }
             needReload = false;
             needRestart = false;
+            needers.Clear();
         }
 
         try
@@ -239,7 +241,6 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
                 {
                     await ActivateAsync($"before {module.Name}");
                 }
-                lastModule = module.Name;
                 var moduleApplied = new List<ResourceChange>();
                 foreach (var planned in changes)
                 {
@@ -284,7 +285,12 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
                 }
                 applied.AddRange(moduleApplied);
                 needReload |= moduleApplied.Any(c => c.Activation == Activation.Reload) || pending.Any(p => p.Needs == Activation.Reload);
-                needRestart |= moduleApplied.Any(c => c.Activation == Activation.Restart) || pending.Any(p => p.Needs == Activation.Restart);
+                var restartNeeded = moduleApplied.Any(c => c.Activation == Activation.Restart) || pending.Any(p => p.Needs == Activation.Restart);
+                if (restartNeeded || moduleApplied.Any(c => c.Activation == Activation.Reload) || pending.Any(p => p.Needs == Activation.Reload))
+                {
+                    needers.Add(module.Name);
+                }
+                needRestart |= restartNeeded;
                 if (failed is not null || interrupted)
                 {
                     break;
@@ -294,7 +300,7 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
             interrupted |= cancellationToken.IsCancellationRequested;
             if (!interrupted && (needReload || needRestart))
             {
-                await ActivateAsync(lastModule is null ? "" : $"after {lastModule}");
+                await ActivateAsync($"after {string.Join(", ", needers)}");
             }
         }
         catch (Exception e) when (IsApplyFailure(e))

@@ -34,7 +34,7 @@ internal static class SavedPlanFormat
             $"{c.Address}\n{c.Action}\n{(c.Sensitive ? "(sensitive)" : c.Before)}\n{(c.Sensitive ? "(sensitive)" : c.After)}\n{c.Activation}")));
 
     public static SavedManifest Hash(string path) =>
-        new(Path.GetFullPath(path), "sha256:" + Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))));
+        new(Path.GetFullPath(path), "sha256:" + Convert.ToHexStringLower(SHA256.HashData(HostFiles.ReadBounded(path, Manifests.ManifestLoader.MaxFileBytes))));
 
     /// <summary>The digest over everything apply relies on, from the values (not the bytes), so formatting does not matter.</summary>
     public static string Digest(IReadOnlyList<SavedManifest> manifests, SavedOverrides overrides, IReadOnlyList<HostPlan> plans)
@@ -143,7 +143,7 @@ internal static class SavedPlanFormat
             foreach (var c in r.Array(r.Property(h, "changes", at), at + ".changes"))
             {
                 var cat = $"{at}.changes[{ci++}]";
-                var change = new ResourceChange(r.String(c, "address", cat), r.String(c, "module", cat), r.Enum<ChangeAction>(c, "action", cat),
+                var change = new ResourceChange(r.String(c, "address", cat), r.Module(c, cat), r.Enum<ChangeAction>(c, "action", cat),
                     r.OptionalString(c, "before", cat), r.OptionalString(c, "after", cat), r.Enum<Activation>(c, "activation", cat),
                     r.OptionalString(c, "note", cat), c.TryGetProperty("sensitive", out var s) && s.ValueKind == JsonValueKind.True);
                 changes.Add(change);
@@ -157,7 +157,7 @@ internal static class SavedPlanFormat
             foreach (var p in r.Array(r.Property(h, "pending", at), at + ".pending"))
             {
                 var pat = $"{at}.pending[{xi++}]";
-                pending.Add(new PendingActivation(r.String(p, "address", pat), r.String(p, "module", pat), r.OptionalString(p, "value", pat),
+                pending.Add(new PendingActivation(r.String(p, "address", pat), r.Module(p, pat), r.OptionalString(p, "value", pat),
                     r.Enum<Activation>(p, "needs", pat), r.String(p, "note", pat)));
             }
             var warnings = new List<PlanWarning>();
@@ -165,7 +165,7 @@ internal static class SavedPlanFormat
             foreach (var w in r.Array(r.Property(h, "warnings", at), at + ".warnings"))
             {
                 var wat = $"{at}.warnings[{wi++}]";
-                warnings.Add(new PlanWarning(r.OptionalString(w, "address", wat), r.String(w, "module", wat), r.String(w, "message", wat)));
+                warnings.Add(new PlanWarning(r.OptionalString(w, "address", wat), r.Module(w, wat), r.String(w, "message", wat)));
             }
             PlanTarget? server = null;
             if (h.TryGetProperty("server", out var sv) && sv.ValueKind == JsonValueKind.Object)
@@ -251,6 +251,11 @@ internal static class SavedPlanFormat
             Object(o, at).TryGetProperty(name, out var v) ? v : throw Bad(at, $"missing \"{name}\"");
 
         public IEnumerable<JsonElement> Array(JsonElement e, string at) => e.ValueKind == JsonValueKind.Array ? e.EnumerateArray() : throw Bad(at, "expected a list");
+
+        /// <summary>A module's name: a short lowercase word (it is shown as is, e.g. in a markdown table).</summary>
+        public string Module(JsonElement o, string at) =>
+            String(o, "module", at) is var m && m.Length is > 0 and <= 32 && m.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')
+                ? m : throw Bad(at, "\"module\" is not a module's name");
 
         public string String(JsonElement o, string name, string at) =>
             Property(o, name, at) is { ValueKind: JsonValueKind.String } v ? v.GetString()! : throw Bad(at, $"\"{name}\" must be a string");

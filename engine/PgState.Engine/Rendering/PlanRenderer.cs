@@ -140,7 +140,7 @@ internal static class PlanRenderer
             head.Append("| module | add | change | destroy |\n|---|---:|---:|---:|\n");
             foreach (var group in plan.Changes.GroupBy(c => c.Module))
             {
-                head.Append("| ").Append(group.Key).Append(" | ")
+                head.Append("| ").Append(SafeText.Markdown(group.Key)).Append(" | ")
                     .Append(group.Count(c => c.Action is ChangeAction.Create or ChangeAction.Replace)).Append(" | ")
                     .Append(group.Count(c => c.Action == ChangeAction.Update)).Append(" | ")
                     .Append(group.Count(c => c.Action is ChangeAction.Delete or ChangeAction.Replace)).Append(" |\n");
@@ -191,7 +191,7 @@ internal static class PlanRenderer
             .ThenBy(g => g.Count());
         foreach (var group in groups)
         {
-            var open = $"<details><summary><b>{group.Key}</b>: {group.Count()} change(s)</summary>\n\n| | address | before | after | activation |\n|---|---|---|---|---|\n";
+            var open = $"<details><summary><b>{SafeText.Markdown(group.Key)}</b>: {group.Count()} change(s)</summary>\n\n| | address | before | after | activation |\n|---|---|---|---|---|\n";
             const string close = "\n</details>\n\n";
             if (body.Length + open.Length + close.Length > budget)
             {

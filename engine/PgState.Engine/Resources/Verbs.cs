@@ -37,7 +37,8 @@ public sealed class VerbContext(
     TextWriter output,
     TextWriter error,
     Func<string, string?> environment,
-    bool errorIsTerminal)
+    bool errorIsTerminal,
+    bool ownsProcess = false)
 {
     public IReadOnlyList<VerbHost> Hosts => hosts;
 
@@ -55,6 +56,31 @@ public sealed class VerbContext(
     public bool Flag(string name) => values.GetValueOrDefault(name) is true;
 
     public Task<IHostSession> ConnectAsync(VerbHost host, CancellationToken cancellationToken) => connect(host, cancellationToken);
+
+    /// <summary>
+    /// A job (backup run, restore drill, restore) started as root becomes the user it works for, for
+    /// the rest of the process, before it touches a file: everything it then creates, follows or
+    /// deletes in that user's directories is done with that user's rights only (a link planted there
+    /// cannot make root write elsewhere), and every file it leaves belongs to that user. Only a
+    /// process of its own can do this: a host that runs pgstate in-process (a test) gets an error
+    /// instead of losing its own rights. A job not started as root is left as it is.
+    /// </summary>
+    public void BecomeJobUser(string user, string group)
+    {
+        if (!Posix.IsRoot)
+        {
+            return;
+        }
+        if (!ownsProcess)
+        {
+            throw new Diagnostics.PgStateException($"this job runs as {user}; started as root it becomes {user}, which only the pgstate program itself can do");
+        }
+        Posix.BecomeUser(user, group);
+        if (ErrorIsTerminal)
+        {
+            Error.WriteLine($"pgstate: started as root: running as {user}, the data directory's owner, from here on");
+        }
+    }
 }
 
 /// <summary>A command a module contributes (hba test, backup run …), so that the CLI names no module type.</summary>

@@ -110,17 +110,9 @@ public static class DrillReports
 
     public static string Json(DrillReport report) => JsonSerializer.Serialize(report, DrillJson.Relaxed.DrillReport) + "\n";
 
-    public static async Task WriteStatusAsync(DesiredBackup backup, DrillReport report, (uint Uid, uint Gid)? owner, CancellationToken cancellationToken)
-    {
-        var path = StatusFile(backup);
-        await HostFiles.WriteAtomicAsync(path, Json(report), cancellationToken);
-        // Probe values are the database's data: readable by the job's user (and root) only.
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        if (owner is { } o)
-        {
-            Posix.Chown(path, o.Uid, o.Gid);
-        }
-    }
+    // Probe values are the database's data: readable by the job's user (and root) only.
+    public static Task WriteStatusAsync(DesiredBackup backup, DrillReport report, CancellationToken cancellationToken) =>
+        HostFiles.WriteAtomicAsync(StatusFile(backup), Json(report), cancellationToken, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
     /// <summary>The last drill's report; null when none ran; a clean error when it cannot be read.</summary>
     public static DrillReport? ReadStatus(string path)
@@ -131,7 +123,7 @@ public static class DrillReports
         }
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllText(path), DrillJson.Relaxed.DrillReport) ?? throw new PgStateException($"{path} is empty");
+            return JsonSerializer.Deserialize(HostFiles.ReadBoundedText(path, 4 << 20, followLinks: false), DrillJson.Relaxed.DrillReport) ?? throw new PgStateException($"{path} is empty");
         }
         catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or NotSupportedException)
         {
@@ -188,7 +180,8 @@ public static class DrillReports
             .Append(r.Kind == "drill" ? (r.Passed ? "PASSED" : "FAILED") : (r.Passed ? "done" : "FAILED")).Append('\n');
         foreach (var (label, value) in Rows(r))
         {
-            sb.Append("  ").Append(label.PadRight(14)).Append(SafeText.Text(value)).Append('\n');
+            // A label longer than the column (a probe's name) still gets a space before its value.
+            sb.Append("  ").Append(label.PadRight(13)).Append(' ').Append(SafeText.Text(value)).Append('\n');
         }
         foreach (var f in r.Failures)
         {

@@ -38,21 +38,16 @@ public sealed class DrillRunner(RestoreContext context)
     private string DataDirectory => context.Host.DataDirectory?.Value
         ?? throw new PgStateException($"a restore of backup {Backup.Name} needs spec.dataDirectory (the server's binaries, its owner)");
 
-    /// <summary>The data directory's owner (the job's user) and, when running as root, the ids to give files to.</summary>
-    private (JobIdentity Job, (uint Uid, uint Gid)? Owner) Identity()
+    /// <summary>The data directory's owner, the user a restore runs as (the verb made a root process that user already).</summary>
+    private JobIdentity Identity()
     {
         var job = BoundBackups.JobFor(DataDirectory);
-        if (Posix.IsRoot)
-        {
-            var user = Posix.User(job.User) ?? throw new PgStateException($"no user {job.User} (the owner of {DataDirectory}) on this host");
-            return (job, (user.Uid, Posix.Group(job.Group) ?? user.Gid));
-        }
         var me = Posix.UserName(Posix.EffectiveUid);
         if (me != job.User)
         {
-            throw new PgStateException($"a restore runs the server as {job.User}, the owner of {DataDirectory}: run it as root or as {job.User}, not as {me ?? "uid " + Posix.EffectiveUid}");
+            throw new PgStateException($"a restore runs the server as {job.User}, the owner of {DataDirectory}: run it as root (it becomes {job.User}) or as {job.User}, not as {me ?? "uid " + Posix.EffectiveUid}");
         }
-        return (job, null);
+        return job;
     }
 
     private string RestoreCommand() =>
@@ -85,7 +80,7 @@ public sealed class DrillRunner(RestoreContext context)
     private static int MajorOfDirectory(string dataDirectory)
     {
         var file = Path.Combine(dataDirectory, "PG_VERSION");
-        return File.Exists(file) && int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v)
+        return File.Exists(file) && int.TryParse(HostFiles.ReadBoundedText(file, 64).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v)
             ? v
             : throw new PgStateException($"{dataDirectory} holds no PG_VERSION: the restore did not bring a data directory");
     }
@@ -111,32 +106,30 @@ public sealed class DrillRunner(RestoreContext context)
         string? socketDirectory = null;
         TemporaryServer? server = null;
         ServerLog? log = null;
-        (uint Uid, uint Gid)? owner = null;
         FileStream? drillLock = null;
         Task<string>? verification = null;
         try
         {
-            var (job, ids) = Identity();
-            owner = ids;
+            var job = Identity();
             CheckWorkDirectory();
             // First what an earlier drill left (killed, or kept): whatever this one finds wrong next, the host is tidy.
-            CreateOwnedDirectory(Drill.WorkDirectory, owner);
-            drillLock = AcquireLock(owner);
+            CreatePrivateDirectory(Drill.WorkDirectory);
+            drillLock = AcquireLock();
             await RemoveStaleAsync(job, cancellationToken);
             var restoreCommand = RestoreCommand();
             var source = await SourceAsync(targetUtc, cancellationToken);
             report = report with { Backup = source.Chosen.Source, BackupStartedUtc = source.Chosen.StartedUtc, BackupEndedUtc = source.Chosen.EndedUtc, RestoreCommand = restoreCommand };
 
             scratch = Path.Combine(Drill.WorkDirectory, $".pgstate-drill-{Backup.Name}-{started.ToString(BackupRunner.StampFormat, CultureInfo.InvariantCulture)}");
-            CreateOwnedDirectory(scratch, owner, fresh: true);
+            CreatePrivateDirectory(scratch, fresh: true);
             await File.WriteAllTextAsync(Path.Combine(scratch, "pid"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
             var data = Path.Combine(scratch, "data");
-            CreateOwnedDirectory(data, owner, fresh: true);
+            CreatePrivateDirectory(data, fresh: true);
             report = report with { Directory = scratch, Kept = keep };
 
             context.Log($"restoring {source.Description} into {data}");
             var restored = await source.RestoreAsync(new RestoreRequest(data, targetUtc, restoreCommand,
-                $"restore drill of backup {Backup.Name} (target {target.Describe()})", job, owner, context.Log, context.Progress), cancellationToken);
+                $"restore drill of backup {Backup.Name} (target {target.Describe()})", job, context.Log, context.Progress), cancellationToken);
             verification = restored.Verification;
             var copied = DateTime.UtcNow;
             report = report with
@@ -153,19 +146,19 @@ public sealed class DrillRunner(RestoreContext context)
             // The drill's own configuration beside the copy: trust on its private socket only, no ident map.
             var hba = Path.Combine(scratch, "pg_hba.conf");
             var ident = Path.Combine(scratch, "pg_ident.conf");
-            await WriteOwnedAsync(hba, "# pgstate restore drill: only the drill's private socket (mode 0700) reaches this server\nlocal all all trust\n", owner, cancellationToken);
-            await WriteOwnedAsync(ident, "", owner, cancellationToken);
+            await WritePrivateAsync(hba, "# pgstate restore drill: only the drill's private socket (mode 0700) reaches this server\nlocal all all trust\n", cancellationToken);
+            await WritePrivateAsync(ident, "", cancellationToken);
             if (!File.Exists(Path.Combine(data, "postgresql.conf")))
             {
-                await WriteOwnedAsync(Path.Combine(data, "postgresql.conf"),
-                    "# pgstate restore drill: the backup holds no postgresql.conf (its configuration lives outside the data directory)\n", owner, cancellationToken);
+                await WritePrivateAsync(Path.Combine(data, "postgresql.conf"),
+                    "# pgstate restore drill: the backup holds no postgresql.conf (its configuration lives outside the data directory)\n", cancellationToken);
             }
             var port = FreePort();
-            socketDirectory = SocketDirectory(scratch, port, owner);
+            socketDirectory = SocketDirectory(scratch, port);
             var settings = TemporaryServer.IsolationSettings(data, socketDirectory, port, hba, ident, major);
             settings.AddRange(Drill.Settings);
             log = new ServerLog(Path.Combine(scratch, "server.log"));
-            server = new TemporaryServer(pgCtl, data, log.Path, settings, job, owner is not null, context.Processes);
+            server = new TemporaryServer(pgCtl, data, log.Path, settings, context.Processes);
             context.Log($"starting {pgCtl} on the copy (private socket {socketDirectory}, port {port}, no TCP, archive_mode off)");
             var serverStart = DateTime.UtcNow;
             await server.StartAsync(cancellationToken);
@@ -197,7 +190,8 @@ public sealed class DrillRunner(RestoreContext context)
             }
             var probes = await RunProbesAsync(socketDirectory, port, major, cancellationToken);
             report = report with { Probes = probes };
-            failures.AddRange(probes.Where(p => !p.Passed).Select(p => $"probe {p.Name}: {p.Message}"));
+            // A probe's message quotes the database's value: one line, escaped (a newline in a value must not make report lines of its own).
+            failures.AddRange(probes.Where(p => !p.Passed).Select(p => $"probe {p.Name}: {PgState.Engine.Rendering.SafeText.Text(p.Message)}"));
             if (Drill.MaxRpo is { } maxRpo && rpo > maxRpo.TotalSeconds)
             {
                 failures.Add($"RPO {DrillReports.Seconds(rpo)} exceeds maxRpo {Durations.Format(maxRpo)} (the last replayed transaction was at {RestorableBackups.Stamp(lastTransaction ?? DateTime.MinValue)})");
@@ -273,7 +267,7 @@ public sealed class DrillRunner(RestoreContext context)
         };
         try
         {
-            await DrillReports.WriteStatusAsync(Backup, report, owner, CancellationToken.None);
+            await DrillReports.WriteStatusAsync(Backup, report, CancellationToken.None);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -283,12 +277,37 @@ public sealed class DrillRunner(RestoreContext context)
         return report;
     }
 
+    /// <summary>Where a restore may go: a path pg_ctl's shell line can carry, not the running server's directory, empty or new. Checked before anything is made.</summary>
+    public void CheckRestoreDirectory(string directory)
+    {
+        directory = Path.GetFullPath(directory);
+        if (directory.Any(c => c is '"' or '\'' or '\\' or '$' or '`' || char.IsControl(c)))
+        {
+            // pg_ctl puts -D and -l into a shell command line between double quotes.
+            throw new PgStateException($"{TextSafety.Printable(directory)} holds a quote, backslash, $ or `, which pg_ctl's command line cannot carry safely: restore elsewhere");
+        }
+        var production = DrillBinder.Normalize(DataDirectory);
+        if (DrillBinder.Inside(DrillLiveChecks.RealPath(directory), DrillLiveChecks.RealPath(production)) && ProductionRuns())
+        {
+            throw new PgStateException($"{directory} is {(directory == production ? "" : "inside ")}the data directory of the running server ({production}): stop it and move its directory aside first, or restore elsewhere");
+        }
+        if (Posix.FileKind(directory, followLinks: false) is { } kind && kind != PosixFileKind.Directory)
+        {
+            throw new PgStateException($"{directory} is a {kind.ToString().ToLowerInvariant()}, not a directory: a restore fills an empty (or new) directory");
+        }
+        if (Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any())
+        {
+            throw new PgStateException($"{directory} is not empty: a restore fills an empty (or new) directory (one left by an interrupted restore can be removed)");
+        }
+    }
+
     /// <summary>
     /// The real restore: the same source and recovery settings into a directory the operator names.
     /// Without --start it leaves a directory ready to start; with it, starts it with its own
     /// configuration and waits (bounded) until it is promoted.
     /// </summary>
-    public async Task<(DrillReport Report, IReadOnlyList<string> Next)> RestoreAsync(string directory, DrillTarget target, bool start, TimeSpan timeout, CancellationToken cancellationToken)
+    public async Task<(DrillReport Report, IReadOnlyList<string> Next)> RestoreAsync(string directory, DrillTarget target, bool start, TimeSpan timeout,
+        CancellationToken cancellationToken, bool created = false)
     {
         var started = DateTime.UtcNow;
         var targetUtc = target.Resolve(started);
@@ -304,32 +323,19 @@ public sealed class DrillRunner(RestoreContext context)
             Directory = directory,
         };
         var next = new List<string>();
-        var (job, owner) = Identity();
+        var job = Identity();
         var restoreCommand = RestoreCommand();
-        if (directory.Any(c => c is '"' or '\'' or '\\' or '$' or '`' || char.IsControl(c)))
-        {
-            // pg_ctl puts -D and -l into a shell command line between double quotes.
-            throw new PgStateException($"{TextSafety.Printable(directory)} holds a quote, backslash, $ or `, which pg_ctl's command line cannot carry safely: restore elsewhere");
-        }
-        var production = DrillBinder.Normalize(DataDirectory);
-        if (DrillBinder.Inside(DrillLiveChecks.RealPath(directory), DrillLiveChecks.RealPath(production)) && ProductionRuns())
-        {
-            throw new PgStateException($"{directory} is {(directory == production ? "" : "inside ")}the data directory of the running server ({production}): stop it and move its directory aside first, or restore elsewhere");
-        }
-        if (Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any())
-        {
-            throw new PgStateException($"{directory} is not empty: a restore fills an empty (or new) directory (one left by an interrupted restore can be removed)");
-        }
+        CheckRestoreDirectory(directory);
         var source = await SourceAsync(targetUtc, cancellationToken);
-        var created = !Directory.Exists(directory);
-        CreateOwnedDirectory(directory, owner);
+        created |= !Directory.Exists(directory);
+        CreatePrivateDirectory(directory);
         File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         context.Log($"restoring {source.Description} into {directory}");
         RestoredBackup restored;
         try
         {
             restored = await source.RestoreAsync(new RestoreRequest(directory, targetUtc, restoreCommand,
-                $"pgstate restore of backup {Backup.Name} (target {target.Describe()})", job, owner, context.Log, context.Progress), cancellationToken);
+                $"pgstate restore of backup {Backup.Name} (target {target.Describe()})", job, context.Log, context.Progress), cancellationToken);
         }
         catch
         {
@@ -378,8 +384,14 @@ public sealed class DrillRunner(RestoreContext context)
         }
         var hasConfig = File.Exists(Path.Combine(directory, "postgresql.conf"));
         var logFile = Path.Combine(directory, "pgstate-restore.log");
-        var asUser = owner is not null ? $"runuser -u {job.User} -- " : "";
-        if (!start)
+        // The operator who started it as root starts the server as its owner.
+        var asUser = Posix.StartedAsRoot ? $"runuser -u {job.User} -- " : "";
+        if (start && !hasConfig)
+        {
+            // Its configuration lives elsewhere (/etc/postgresql/N/main) and names production's data directory: never started with it.
+            next.Add($"Not started (--start): the backup holds no postgresql.conf, and the configuration it ran with names the production data directory; start it as below.");
+        }
+        if (!start || !hasConfig)
         {
             next.Add($"The recovery settings are at the end of {Path.Combine(directory, "postgresql.auto.conf")} (restore_command, recovery_target_time, recovery_target_action = promote) with {Path.Combine(directory, "recovery.signal")}.");
             if (!hasConfig)
@@ -394,7 +406,7 @@ public sealed class DrillRunner(RestoreContext context)
             return (report, next);
         }
         // Its own configuration; only the language of its messages for this start, so the log can be followed.
-        var server = new TemporaryServer(pgCtl, directory, logFile, [("lc_messages", "C")], job, owner is not null, context.Processes);
+        var server = new TemporaryServer(pgCtl, directory, logFile, [("lc_messages", "C")], context.Processes);
         var log = new ServerLog(logFile);
         var serverStart = DateTime.UtcNow;
         string verified;
@@ -446,7 +458,7 @@ public sealed class DrillRunner(RestoreContext context)
         var pid = Path.Combine(DataDirectory, "postmaster.pid");
         try
         {
-            return File.Exists(pid) && int.TryParse(File.ReadLines(pid).FirstOrDefault()?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && Posix.ProcessExists(p);
+            return File.Exists(pid) && int.TryParse(HostFiles.ReadBoundedText(pid, 4096).Split('\n')[0].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && Posix.ProcessExists(p);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -490,8 +502,11 @@ public sealed class DrillRunner(RestoreContext context)
             context.Progress?.Invoke(log.SegmentsRestored == 0
                 ? "starting the server on the copy…"
                 : $"replaying WAL: {log.SegmentsRestored} segment(s) restored from the archive, the last {log.LastSegment}");
+            // A postmaster writes postmaster.pid before anything else it logs: a log without one, after a moment, is a start that failed
+            // (a configuration file it cannot read is reported without FATAL:).
             var gone = (state.PidFile && !state.Alive) || (sawPidFile && !state.PidFile)
-                || (!state.PidFile && (log.Problems.Any(p => p.Contains("FATAL:", StringComparison.Ordinal) || p.Contains("PANIC:", StringComparison.Ordinal)) || DateTime.UtcNow - started > TimeSpan.FromMinutes(1)));
+                || (!state.PidFile && (log.Problems.Any(p => p.Contains("FATAL:", StringComparison.Ordinal) || p.Contains("PANIC:", StringComparison.Ordinal))
+                    || (log.Recent.Count > 0 && DateTime.UtcNow - started > TimeSpan.FromSeconds(3)) || DateTime.UtcNow - started > TimeSpan.FromMinutes(1)));
             if (gone)
             {
                 await Task.Delay(Poll, CancellationToken.None);
@@ -685,16 +700,12 @@ public sealed class DrillRunner(RestoreContext context)
         }
     }
 
-    private FileStream AcquireLock((uint Uid, uint Gid)? owner)
+    private FileStream AcquireLock()
     {
         var path = Path.Combine(Drill.WorkDirectory, $".pgstate-drill-{Backup.Name}.lock");
         try
         {
             var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            if (owner is { } o)
-            {
-                Posix.Chown(path, o.Uid, o.Gid);
-            }
             stream.SetLength(0);
             stream.Write(System.Text.Encoding.UTF8.GetBytes($"pid {Environment.ProcessId} since {DateTime.UtcNow:O}\n"));
             stream.Flush();
@@ -706,7 +717,7 @@ public sealed class DrillRunner(RestoreContext context)
         }
         catch (IOException)
         {
-            throw new PgStateException($"another drill of backup {Backup.Name} is running ({(File.Exists(path) ? File.ReadAllText(path).Trim() : "lock held")})");
+            throw new PgStateException($"another drill of backup {Backup.Name} is running ({(File.Exists(path) ? HostFiles.ReadBoundedText(path, 4096).Trim() : "lock held")})");
         }
     }
 
@@ -744,7 +755,7 @@ public sealed class DrillRunner(RestoreContext context)
                 continue;
             }
             var pidFile = Path.Combine(dir, "pid");
-            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid != Environment.ProcessId && Posix.ProcessExists(pid))
+            if (File.Exists(pidFile) && int.TryParse(HostFiles.ReadBoundedText(pidFile, 64).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid != Environment.ProcessId && Posix.ProcessExists(pid))
             {
                 continue;
             }
@@ -752,10 +763,13 @@ public sealed class DrillRunner(RestoreContext context)
             // Only a server whose data directory really is this scratch directory's (no link on the way, not production's) is stopped.
             var realData = DrillLiveChecks.RealPath(data);
             if (Posix.FileKind(data, followLinks: false) == PosixFileKind.Directory && realData == DrillBinder.Normalize(Path.GetFullPath(data))
-                && !DrillBinder.Inside(realData, production) && File.Exists(Path.Combine(data, "postmaster.pid")))
+                && !DrillBinder.Inside(realData, production) && PostmasterOf(data) is { } postmaster
+                && Posix.ProcessDirectory(postmaster) is { } cwd && DrillBinder.Normalize(cwd) == realData)
             {
+                // The pid is a live process whose working directory is this copy (a postmaster's is its data directory):
+                // a postmaster.pid planted or left over from before a reboot never makes pg_ctl signal another process.
                 var pgCtl = PostgresPrograms.ServerProgram("pg_ctl", DataDirectory, MajorOfDirectory(data));
-                await new TemporaryServer(pgCtl, data, Path.Combine(dir, "server.log"), [], job, Posix.IsRoot, context.Processes).StopAsync(immediate: true);
+                await new TemporaryServer(pgCtl, data, Path.Combine(dir, "server.log"), [], context.Processes).StopAsync(immediate: true);
             }
             cancellationToken.ThrowIfCancellationRequested();
             context.Log($"removing {dir}, left by an earlier drill");
@@ -763,7 +777,20 @@ public sealed class DrillRunner(RestoreContext context)
         }
     }
 
-    private static void CreateOwnedDirectory(string path, (uint Uid, uint Gid)? owner, bool fresh = false)
+    private static int? PostmasterOf(string data)
+    {
+        try
+        {
+            var first = HostFiles.ReadBoundedText(Path.Combine(data, "postmaster.pid"), 4096).Split('\n')[0];
+            return int.TryParse(first?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0 ? pid : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static void CreatePrivateDirectory(string path, bool fresh = false)
     {
         if (fresh && Directory.Exists(path))
         {
@@ -772,35 +799,23 @@ public sealed class DrillRunner(RestoreContext context)
         if (!Directory.Exists(path))
         {
             Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            if (owner is { } o)
-            {
-                Posix.Chown(path, o.Uid, o.Gid);
-            }
         }
     }
 
-    private static async Task WriteOwnedAsync(string path, string content, (uint Uid, uint Gid)? owner, CancellationToken cancellationToken)
+    private static async Task WritePrivateAsync(string path, string content, CancellationToken cancellationToken)
     {
         await File.WriteAllTextAsync(path, content, cancellationToken);
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        if (owner is { } o)
-        {
-            Posix.Chown(path, o.Uid, o.Gid);
-        }
     }
 
     /// <summary>scratch/socket when the socket's path fits sun_path (107 bytes), else a private directory under /tmp.</summary>
-    private static string SocketDirectory(string scratch, int port, (uint Uid, uint Gid)? owner)
+    private static string SocketDirectory(string scratch, int port)
     {
         var inside = Path.Combine(scratch, "socket");
         var socket = Path.Combine(inside, $".s.PGSQL.{port.ToString(CultureInfo.InvariantCulture)}.lock");
         var directory = System.Text.Encoding.UTF8.GetByteCount(socket) < 100 ? inside : Directory.CreateTempSubdirectory("pgstate-drill-").FullName;
-        CreateOwnedDirectory(directory, owner);
+        CreatePrivateDirectory(directory);
         File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        if (owner is { } o)
-        {
-            Posix.Chown(directory, o.Uid, o.Gid);
-        }
         return directory;
     }
 

@@ -13,7 +13,6 @@ public sealed record RestoreRequest(
     string RestoreCommand,
     string Why,
     JobIdentity Job,
-    (uint Uid, uint Gid)? Owner,
     Action<string> Log,
     Action<string>? Progress);
 
@@ -124,7 +123,7 @@ public sealed class PgBackRestSource(PgBackRestCli cli, PgBackRestBackup chosen)
         // archive-get refuses to run in a directory other than pg1-path: the restored server names its own.
         var restoreCommand = $"pgbackrest --config={RestoreCommands.ShellWord(cli.ConfigPath)} --stanza={RestoreCommands.ShellWord(cli.Stanza)} " +
             $"--pg1-path={RestoreCommands.ShellWord(request.DataDirectory)} archive-get %f \"%p\"";
-        await RecoverySettings.WriteAsync(request.DataDirectory, restoreCommand, request.TargetUtc, request.Why, request.Owner, cancellationToken);
+        await RecoverySettings.WriteAsync(request.DataDirectory, restoreCommand, request.TargetUtc, request.Why, cancellationToken);
         var (startLsn, startTime) = PgBaseBackupSource.ReadBackupLabel(request.DataDirectory);
         return new RestoredBackup($"{chosen.Label} (stanza {cli.Stanza})", startTime ?? chosen.StartedUtc, chosen.StoppedUtc, chosen.Size, startLsn,
             Task.FromResult("pgBackRest checked every file against the backup's manifest while restoring"))
@@ -147,7 +146,7 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
 
     /// <summary>The major version of the backup (PG_VERSION), for the matching pg_verifybackup.</summary>
     private int Major => File.Exists(Path.Combine(chosen.Path, "PG_VERSION"))
-        && int.TryParse(File.ReadAllText(Path.Combine(chosen.Path, "PG_VERSION")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
+        && int.TryParse(HostFiles.ReadBoundedText(Path.Combine(chosen.Path, "PG_VERSION"), 64).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
 
     public async Task<RestoredBackup> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
@@ -164,7 +163,7 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
         {
             bytes = backup.Format == "tar"
                 ? await ExtractAsync(tarFiles, request, cancellationToken)
-                : await Task.Run(() => TreeCopy.Copy(chosen.Path, request.DataDirectory, request.Owner, request.Progress, cancellationToken), cancellationToken);
+                : await Task.Run(() => TreeCopy.Copy(chosen.Path, request.DataDirectory, request.Progress, cancellationToken), cancellationToken);
         }
         catch
         {
@@ -185,7 +184,7 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
         }
         try
         {
-            await RecoverySettings.WriteAsync(request.DataDirectory, request.RestoreCommand, request.TargetUtc, request.Why, request.Owner, cancellationToken);
+            await RecoverySettings.WriteAsync(request.DataDirectory, request.RestoreCommand, request.TargetUtc, request.Why, cancellationToken);
         }
         catch
         {
@@ -209,9 +208,7 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
         }
         var program = tool.Path ?? PostgresPrograms.Find("pg_verifybackup", major > 0 ? major : null);
         List<string> args = ["--no-parse-wal", "--quiet", chosen.Path];
-        var result = request.Owner is not null
-            ? await processes.RunAsync("runuser", ["-u", request.Job.User, "--", program, .. args], TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken)
-            : await processes.RunAsync(program, args, TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken);
+        var result = await processes.RunAsync(program, args, TimeSpan.FromHours(6), check: false, cancellationToken: cancellationToken);
         if (result.ExitCode != 0)
         {
             throw new PgStateException($"the backup {chosen.Path} fails verification: pg_verifybackup exited with code {result.ExitCode}: {Quote(result.StandardError)}");
@@ -251,10 +248,6 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
             {
                 Directory.CreateDirectory(into);
                 File.SetUnixFileMode(into, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                if (request.Owner is { } o)
-                {
-                    Posix.Chown(into, o.Uid, o.Gid);
-                }
             }
             List<string> compression = Path.GetExtension(file) switch
             {
@@ -265,9 +258,7 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
             };
             request.Progress?.Invoke($"extracting {file}");
             List<string> args = ["-x", .. compression, "-f", path, "-C", into];
-            var result = request.Owner is not null
-                ? await processes.RunAsync("runuser", ["-u", request.Job.User, "--", "tar", .. args], TimeSpan.FromHours(12), check: false, cancellationToken: cancellationToken)
-                : await processes.RunAsync("tar", args, TimeSpan.FromHours(12), check: false, cancellationToken: cancellationToken);
+            var result = await processes.RunAsync("tar", args, TimeSpan.FromHours(12), check: false, cancellationToken: cancellationToken);
             if (result.ExitCode != 0)
             {
                 throw new PgStateException($"tar could not extract {path}: {Quote(result.StandardError)}");
@@ -288,7 +279,7 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
         }
         ulong? lsn = null;
         DateTime? time = null;
-        foreach (var line in File.ReadLines(label).Take(50))
+        foreach (var line in HostFiles.ReadBoundedText(label, 64 * 1024).Split('\n').Take(50))
         {
             if (line.StartsWith("START WAL LOCATION: ", StringComparison.Ordinal) && Lsn.TryParse(line["START WAL LOCATION: ".Length..].Split(' ')[0], out var l))
             {
@@ -305,10 +296,10 @@ public sealed class PgBaseBackupSource(DesiredBackup backup, RestorableBackup ch
     }
 }
 
-/// <summary>Copies a backup directory tree: directories and regular files only, modes kept, owned by the data directory's owner.</summary>
+/// <summary>Copies a backup directory tree: directories and regular files only, modes kept (run as the job's user: what it creates is that user's).</summary>
 internal static class TreeCopy
 {
-    public static long Copy(string source, string target, (uint Uid, uint Gid)? owner, Action<string>? progress, CancellationToken cancellationToken)
+    public static long Copy(string source, string target, Action<string>? progress, CancellationToken cancellationToken)
     {
         RefuseLinks(source, source);
         var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false };
@@ -339,10 +330,6 @@ internal static class TreeCopy
                     break;
                 default:
                     throw new PgStateException($"{entry} is a {st.Kind.ToString().ToLowerInvariant()}; a backup holds directories and regular files only");
-            }
-            if (owner is { } o)
-            {
-                Posix.Chown(destination, o.Uid, o.Gid);
             }
             if (progress is not null && (DateTime.UtcNow - lastShown).TotalMilliseconds >= 200)
             {

@@ -17,6 +17,7 @@ internal static class RestoreVerbs
                 new VerbParameter("name", "The backup's name in spec.backups.", VerbParameterKind.Argument, HelpName: "NAME"),
                 new VerbParameter("target", "Override drill.target: latest, a timestamp with a time zone, or \"DURATION ago\".", VerbParameterKind.Option, HelpName: "TARGET"),
                 new VerbParameter("keep", "Leave the recovered scratch directory (stopped) for inspection.", VerbParameterKind.Flag),
+                new VerbParameter("host", "The host (metadata.name) whose backup it is, when several in the manifests have one of that name.", VerbParameterKind.Option, HelpName: "HOST"),
                 new VerbParameter("format", "text, markdown or json.", VerbParameterKind.Option, Default: "text", Allowed: ["text", "markdown", "json"]),
             ],
             VerbManifests.ManifestOption, DrillAsync),
@@ -28,6 +29,7 @@ internal static class RestoreVerbs
                 new VerbParameter("to", "The directory to restore into (new or empty).", VerbParameterKind.Option, Required: true, HelpName: "DIR"),
                 new VerbParameter("target", "latest (default), a timestamp with a time zone, or \"DURATION ago\".", VerbParameterKind.Option, Default: "latest", HelpName: "TARGET"),
                 new VerbParameter("start", "Start the restored server (its own configuration) and wait until it is promoted.", VerbParameterKind.Flag),
+                new VerbParameter("host", "The host (metadata.name) whose backup it is, when several in the manifests have one of that name.", VerbParameterKind.Option, HelpName: "HOST"),
                 new VerbParameter("timeout", "How long --start waits for recovery (default 1h).", VerbParameterKind.Option, Default: "1h", HelpName: "DURATION"),
                 new VerbParameter("format", "text, markdown or json.", VerbParameterKind.Option, Default: "text", Allowed: ["text", "markdown", "json"]),
             ],
@@ -36,14 +38,19 @@ internal static class RestoreVerbs
 
     private static (VerbHost Host, DesiredBackup Backup)? Find(VerbContext context, string name)
     {
-        foreach (var host in context.Hosts)
+        var only = context.String("host");
+        var matches = context.Hosts
+            .Where(h => only is null || h.Host.Name == only)
+            .Select(h => (Host: h, Backup: h.Modules.OfType<BoundBackups>().FirstOrDefault()?.Backups.FirstOrDefault(b => b.Name == name)))
+            .Where(m => m.Backup is not null)
+            .ToList();
+        if (matches.Count == 1)
         {
-            if (host.Modules.OfType<BoundBackups>().FirstOrDefault() is { } bound && bound.Backups.FirstOrDefault(b => b.Name == name) is { } backup)
-            {
-                return (host, backup);
-            }
+            return (matches[0].Host, matches[0].Backup!);
         }
-        context.Error.WriteLine($"pgstate: error: no backup named '{name}' in the manifest(s)");
+        context.Error.WriteLine(matches.Count == 0
+            ? $"pgstate: error: no backup named '{name}'{(only is null ? "" : $" for host '{only}'")} in the manifest(s)"
+            : $"pgstate: error: backup '{name}' is declared for hosts {string.Join(", ", matches.Select(m => m.Host.Host.Name))}: name one with --host");
         return null;
     }
 
@@ -55,6 +62,18 @@ internal static class RestoreVerbs
         Action<string>? progress = terminal ? m => context.Error.Write("\r\u001b[K" + m) : null;
         return new RestoreContext(host.Host, backup, drill, host.Facts.One(HostFacts.ArchiveMethod), host.Facts.One(HostFacts.PgBackRest),
             ProcessRunner.Default, log, progress);
+    }
+
+    /// <summary>Started as root: make the directory the job writes into (its parent may be root's), then become the data directory's owner.</summary>
+    private static void BecomeJobUser(VerbContext context, VerbHost host, string directory, bool adoptEmpty)
+    {
+        if (!Posix.IsRoot)
+        {
+            return;
+        }
+        var job = BoundBackups.JobFor(host.Host.DataDirectory?.Value);
+        JobDirectory.MakeFor(directory, job, adoptEmpty);
+        context.BecomeJobUser(job.User, job.Group);
     }
 
     private static bool TryTarget(VerbContext context, string? text, DrillTarget fallback, out DrillTarget target)
@@ -97,6 +116,7 @@ internal static class RestoreVerbs
         DrillReport report;
         try
         {
+            BecomeJobUser(context, host, drill.WorkDirectory, adoptEmpty: false);
             report = await new DrillRunner(restore).DrillAsync(target, drill.Keep || context.Flag("keep"), cancellationToken);
         }
         catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
@@ -132,7 +152,12 @@ internal static class RestoreVerbs
         var restore = Context(context, host, backup, backup.Drill ?? DesiredDrill.Default(backup));
         try
         {
-            var (report, next) = await new DrillRunner(restore).RestoreAsync(context.String("to")!, target, context.Flag("start"), timeout, cancellationToken);
+            var runner = new DrillRunner(restore);
+            var directory = Path.GetFullPath(context.String("to")!);
+            runner.CheckRestoreDirectory(directory);
+            var created = !Directory.Exists(directory);
+            BecomeJobUser(context, host, directory, adoptEmpty: true);
+            var (report, next) = await runner.RestoreAsync(directory, target, context.Flag("start"), timeout, cancellationToken, created);
             if (context.ErrorIsTerminal)
             {
                 context.Error.Write("\r\u001b[K");

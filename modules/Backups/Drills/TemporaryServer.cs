@@ -174,7 +174,7 @@ public sealed record PostmasterState(bool PidFile, int Pid, string Status, bool 
 /// brought). Started without waiting; the caller polls.
 /// </summary>
 public sealed class TemporaryServer(string pgCtl, string dataDirectory, string logFile, IReadOnlyList<(string Name, string Value)> settings,
-    JobIdentity job, bool runAs, ProcessRunner processes)
+    ProcessRunner processes)
 {
     public string DataDirectory => dataDirectory;
 
@@ -230,10 +230,8 @@ public sealed class TemporaryServer(string pgCtl, string dataDirectory, string l
         }
     }
 
-    private async Task<ProcessResult> PgCtlAsync(IReadOnlyList<string> args, TimeSpan timeout, CancellationToken cancellationToken) =>
-        runAs
-            ? await processes.RunAsync("runuser", ["-u", job.User, "--", pgCtl, .. args], timeout, check: false, cancellationToken: cancellationToken)
-            : await processes.RunAsync(pgCtl, args, timeout, check: false, cancellationToken: cancellationToken);
+    private Task<ProcessResult> PgCtlAsync(IReadOnlyList<string> args, TimeSpan timeout, CancellationToken cancellationToken) =>
+        processes.RunAsync(pgCtl, args, timeout, check: false, cancellationToken: cancellationToken);
 
     /// <summary>
     /// What a restore's server is always given on its command line, whatever the copied

@@ -126,6 +126,7 @@ public class BackupTests(ClusterFixture fixture) : BackupTestBase(fixture)
         Directory.CreateDirectory(live);
         File.WriteAllText(stale + ".pid", "999999999");
         File.WriteAllText(live + ".pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        await Cluster.ChownToServerAsync(Dest);   // what earlier runs of the job (as the data directory's owner) left
         for (var i = 0; i < 3; i++)
         {
             await NextSecondAsync();

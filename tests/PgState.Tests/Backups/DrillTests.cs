@@ -302,11 +302,11 @@ public class DrillTests(DrillFixture fixture) : IClassFixture<DrillFixture>
         var work = Path.Combine(fixture.Dir.Path, "work-links");
         Directory.CreateDirectory(work);
         await _cluster.ChownToServerAsync(work);
-        // A stale "drill directory" that is a link to production's root, and one whose data is a link to production's data.
-        File.CreateSymbolicLink(Path.Combine(work, ".pgstate-drill-nightly-20200101T000000Z"), _cluster.Root);
+        // Planted by the work directory's owner: a stale "drill directory" that is a link to production's root, and one whose data is a link to production's data.
+        await _cluster.AsServerUserAsync("ln", ["-s", _cluster.Root, Path.Combine(work, ".pgstate-drill-nightly-20200101T000000Z")]);
         var fake = Path.Combine(work, ".pgstate-drill-nightly-20200101T000001Z");
-        Directory.CreateDirectory(fake);
-        File.CreateSymbolicLink(Path.Combine(fake, "data"), _cluster.DataDirectory);
+        await _cluster.AsServerUserAsync("mkdir", [fake]);
+        await _cluster.AsServerUserAsync("ln", ["-s", _cluster.DataDirectory, Path.Combine(fake, "data")]);
         var file = fixture.Manifest($"schedule: \"*-*-* 04:00:00\"\nworkDirectory: {work}\nprobes:\n  - {{name: rows, sql: \"select count(*) from before_backup\", expect: 3}}");
         var result = await DrillAsync(file);
         Assert.True(result.ExitCode == 0, result.ToString());

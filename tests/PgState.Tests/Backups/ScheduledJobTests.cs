@@ -135,8 +135,12 @@ public class ScheduledJobTests(ClusterFixture fixture) : IDisposable, IAsyncLife
         {
             var credential = Path.Combine(CredentialsRoot, host, "PG_BACKUP_PASSWORD");
             Assert.Equal(Password, File.ReadAllText(credential));
-            Assert.Equal(UnixFileMode.UserRead, File.GetUnixFileMode(credential));
-            Assert.Equal(Posix.User(ScratchCluster.ServerUser)!.Value.Uid, Posix.Stat(credential)!.Uid);
+            // root's file in root's directory, readable by the job's group: the job reads it, cannot replace it or plant a link there.
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.GroupRead, File.GetUnixFileMode(credential));
+            Assert.Equal(0u, Posix.Stat(credential)!.Uid);
+            Assert.Equal(Posix.User(ScratchCluster.ServerUser)!.Value.Gid, Posix.Stat(credential)!.Gid);
+            Assert.Equal(0u, Posix.Stat(Path.GetDirectoryName(credential)!)!.Uid);
+            Assert.Equal((UnixFileMode)0b111_101_000, File.GetUnixFileMode(Path.GetDirectoryName(credential)!));
         }
 
         var systemd = await ScheduledJob.RunServiceAsync(service);

@@ -46,6 +46,8 @@ public class PlanFileTamperingTests(ClusterFixture fixture) : IAsyncLifetime
         ("other server, digest recomputed", "the plan was made for"),
         ("fifo", "not a regular file"),
         ("null change", "expected an object"),
+        ("module breaks out of markdown", "\"module\" is not a module's name"),
+        ("manifest path a device, digest recomputed", "is not a regular file"),
     ];
 
     public static TheoryData<string, string> Data()
@@ -137,6 +139,20 @@ public class PlanFileTamperingTests(ClusterFixture fixture) : IAsyncLifetime
                 break;
             case "null change":
                 json["plans"]![0]!["changes"]![0] = null;
+                Save();
+                break;
+            case "module breaks out of markdown":
+                // Shown in the fleet comment's tables and summaries: a name that closes them is refused at reading.
+                json["plans"]![0]!["changes"]![0]!["module"] = "m |\n\n</details></details>\n\n## All hosts: No changes.";
+                Save();
+                break;
+            case "manifest path a device, digest recomputed":
+                // A digest anyone can recompute: the manifest it names is still read as a bounded regular file (not /dev/zero for ever).
+                json["manifests"]![0]!["path"] = "/dev/zero";
+                json.Remove("digest");
+                Save();
+                var forged = ReadWithoutDigest(planFile);
+                json["digest"] = SavedPlanFormat.Digest(forged.Manifests, forged.Overrides, forged.Plans);
                 Save();
                 break;
         }

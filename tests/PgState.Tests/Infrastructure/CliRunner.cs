@@ -46,6 +46,15 @@ public static class CliRunner
 
     public static async Task<CliResult> RunAsync(string[] args, IReadOnlyDictionary<string, string>? environment = null, string? input = null, bool terminal = false)
     {
+        if (PgState.Engine.Host.Posix.IsRoot && IsJob(args))
+        {
+            // A job started as root becomes the data directory's owner for the rest of its process:
+            // only a process of its own can, so these run as the program (the one that ships).
+            var run = terminal
+                ? await PgStateBinary.RunOnTerminalAsync(args, environment, TimeSpan.FromMinutes(10))
+                : await PgStateBinary.RunAsync(args, environment, TimeSpan.FromMinutes(10));
+            return new CliResult(run.ExitCode, run.StandardOutput, run.StandardError);
+        }
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         var env = new Dictionary<string, string>(HostEnvironment);
@@ -60,6 +69,10 @@ public static class CliRunner
     }
 
     public static Task<CliResult> RunAsync(params string[] args) => RunAsync(args, null);
+
+    /// <summary>The verbs that run as the job's user: backup run|verify, restore drill, restore.</summary>
+    private static bool IsJob(string[] args) =>
+        args.Length > 0 && (args[0] == "restore" || (args[0] == "backup" && args.Length > 1 && args[1] is "run" or "verify"));
 }
 
 /// <summary>A temporary directory for manifests and files a test writes.</summary>
