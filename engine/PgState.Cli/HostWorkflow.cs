@@ -55,7 +55,9 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
             var effective = host.WithConnection(overrides.Host, overrides.Port, overrides.User);
             var hostDiagnostics = new DiagnosticBag();
             bound.Add(engine.Bind(effective, paths, hostDiagnostics));
-            foreach (var mapping in Walk(effective.Document.Root))
+            var references = new List<YamlMapping>();
+            SecretReferences(effective.Document.Root, references);
+            foreach (var mapping in references)
             {
                 if (mapping.String("fromEnv") is { } secretVariable)
                 {
@@ -64,7 +66,7 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
             }
             if (secrets != SecretCheck.Skip)
             {
-                CheckSecrets(effective, hostDiagnostics, secrets == SecretCheck.Require);
+                CheckSecrets(references, hostDiagnostics, secrets == SecretCheck.Require);
             }
             diagnostics.AddRange(Positioned(hostDiagnostics.Items, host.Document.Position));
         }
@@ -78,12 +80,11 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
     }
 
     /// <summary>Every secret a manifest names ({fromEnv}/{fromFile}) must be readable for plan and apply.</summary>
-    private void CheckSecrets(HostManifest host, DiagnosticBag diagnostics, bool required)
+    private void CheckSecrets(IReadOnlyList<YamlMapping> references, DiagnosticBag diagnostics, bool required)
     {
         var resolver = new SecretResolver(io.Environment);
-        foreach (var mapping in Walk(host.Document.Root))
+        foreach (var mapping in references)
         {
-            if ((mapping.String("fromEnv") is not null || mapping.String("fromFile") is not null) && mapping.Parent is YamlMapping or YamlSequence)
             {
                 var secret = new SecretReference(mapping.String("fromEnv"), mapping.String("fromFile"), mapping.Position);
                 if (!resolver.TryResolve(secret, out _, out var error))
@@ -107,21 +108,25 @@ internal sealed class HostWorkflow(IOContext io, PlanEngine engine)
     private static IEnumerable<Diagnostic> Positioned(IEnumerable<Diagnostic> items, SourcePosition? fallback) =>
         items.Select(d => d.Position is null && fallback is not null ? d with { Position = fallback } : d);
 
-    private static IEnumerable<YamlMapping> Walk(YamlNode node)
+    /// <summary>Every {fromEnv}/{fromFile} mapping in a document, in order (one pass, no iterator per level: manifests have thousands of nodes).</summary>
+    private static void SecretReferences(YamlNode node, List<YamlMapping> found)
     {
         switch (node)
         {
             case YamlMapping m:
-                yield return m;
-                foreach (var child in m.Values.SelectMany(Walk))
+                if ((m.String("fromEnv") is not null || m.String("fromFile") is not null) && m.Parent is YamlMapping or YamlSequence)
                 {
-                    yield return child;
+                    found.Add(m);
+                }
+                foreach (var child in m.Values)
+                {
+                    SecretReferences(child, found);
                 }
                 break;
             case YamlSequence s:
-                foreach (var child in s.Items.SelectMany(Walk))
+                foreach (var child in s.Items)
                 {
-                    yield return child;
+                    SecretReferences(child, found);
                 }
                 break;
         }

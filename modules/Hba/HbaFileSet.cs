@@ -47,26 +47,36 @@ public sealed class HbaFileSet
     public HbaSource? BlockSource => Files.FirstOrDefault(f => f.File.Block is not null);
 
     /// <summary>Reads the tree from <paramref name="mainPath"/>; <paramref name="read"/> returns a file's bytes, or null when it does not exist.</summary>
-    public static HbaFileSet Load(string mainPath, int major, Func<string, byte[]?> read)
+    public static HbaFileSet Load(string mainPath, int major, Func<string, byte[]?> read, Func<byte[], HbaFile?>? parsed = null)
     {
         var files = new List<HbaSource>();
         var rules = new List<HbaFileRule>();
         var problems = new List<string>();
         var main = read(mainPath) ?? throw new PgStateException($"{mainPath} does not exist");
-        Visit(mainPath, main, 0, major, read, files, rules, problems);
+        Visit(mainPath, main, 0, major, read, parsed ?? (_ => null), files, rules, problems);
         return new HbaFileSet(files, rules, problems);
     }
 
-    /// <summary>The same tree with one file's bytes replaced (what the server would read after a write).</summary>
-    public HbaFileSet With(string path, byte[] bytes, int major) =>
-        Load(Main.Path, major, p => p == path ? bytes : Files.FirstOrDefault(f => f.Path == p)?.File.Bytes ?? ReadOrNull(p));
+    public HbaFileSet With(string path, byte[] bytes, int major) => With(path, HbaFile.Parse(bytes, major), major);
+
+    /// <summary>The same tree with one file's bytes replaced (what the server would read after a write); files already parsed are not parsed again.</summary>
+    public HbaFileSet With(string path, HbaFile replacement, int major)
+    {
+        var known = new Dictionary<byte[], HbaFile>(ReferenceEqualityComparer.Instance) { [replacement.Bytes] = replacement };
+        foreach (var f in Files)
+        {
+            known.TryAdd(f.File.Bytes, f.File);
+        }
+        return Load(Main.Path, major, p => p == path ? replacement.Bytes : Files.FirstOrDefault(f => f.Path == p)?.File.Bytes ?? ReadOrNull(p),
+            b => known.GetValueOrDefault(b));
+    }
 
     private static byte[]? ReadOrNull(string path) => File.Exists(path) ? BoundHba.ReadBytes(path) : null;
 
-    private static void Visit(string path, byte[] bytes, int depth, int major, Func<string, byte[]?> read,
+    private static void Visit(string path, byte[] bytes, int depth, int major, Func<string, byte[]?> read, Func<byte[], HbaFile?> parsed,
         List<HbaSource> files, List<HbaFileRule> rules, List<string> problems)
     {
-        var file = HbaFile.Parse(bytes, major);
+        var file = parsed(bytes) ?? HbaFile.Parse(bytes, major);
         var isMain = depth == 0;
         var tagged = isMain ? file.Rules : [.. file.Rules.Select(r => r with { File = path })];
         files.Add(new HbaSource(path, file, tagged, isMain));
@@ -99,11 +109,11 @@ public sealed class HbaFileSet
                     .Order(StringComparer.Ordinal);
                 foreach (var name in names)
                 {
-                    VisitOne(Path.Combine(target, name), where, ifExists: true, depth, major, read, files, rules, problems);
+                    VisitOne(Path.Combine(target, name), where, ifExists: true, depth, major, read, parsed, files, rules, problems);
                 }
                 continue;
             }
-            VisitOne(target, where, include.Kind == "include_if_exists", depth, major, read, files, rules, problems);
+            VisitOne(target, where, include.Kind == "include_if_exists", depth, major, read, parsed, files, rules, problems);
         }
         while (ruleIndex < tagged.Count)
         {
@@ -111,7 +121,7 @@ public sealed class HbaFileSet
         }
     }
 
-    private static void VisitOne(string target, string where, bool ifExists, int depth, int major, Func<string, byte[]?> read,
+    private static void VisitOne(string target, string where, bool ifExists, int depth, int major, Func<string, byte[]?> read, Func<byte[], HbaFile?> parsed,
         List<HbaSource> files, List<HbaFileRule> rules, List<string> problems)
     {
         if (files.Count >= MaxFiles)
@@ -130,7 +140,7 @@ public sealed class HbaFileSet
             }
             return;
         }
-        Visit(target, bytes, depth + 1, major, read, files, rules, problems);
+        Visit(target, bytes, depth + 1, major, read, parsed, files, rules, problems);
     }
 
     /// <summary>Where a rule lives, for plans and messages: "line 7", or "line 3 of /etc/…/app.conf".</summary>

@@ -414,7 +414,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
     /// manifest's rules (and, in managed-block mode, the other rules unchanged): a value that
     /// would smuggle a line or a token in, or a cut-off render, is refused before anything is written.
     /// </summary>
-    public void CheckCandidate(HbaFile live, byte[] candidate, int major)
+    public HbaFile CheckCandidate(HbaFile live, byte[] candidate, int major)
     {
         var parsed = HbaFile.Parse(candidate, major);
         var ours = section.Mode == HbaMode.Authoritative ? parsed.Rules : parsed.Block is { } b ? parsed.RulesIn(b) : [];
@@ -428,6 +428,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         {
             throw new PgStateException($"the rendered pg_hba.conf does not read back as the manifest's {section.Rules.Count} rules (it reads {ours.Count}); refusing to write it");
         }
+        return parsed;
     }
 
     protected override Task<HbaLive> ReadLiveAsync(IHostSession session, CancellationToken cancellationToken)
@@ -438,7 +439,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
         var path = target.Path;
         var file = target.File;
         var candidate = Candidate(file);
-        CheckCandidate(file, candidate, major);
+        var parsedCandidate = CheckCandidate(file, candidate, major);
         ServerHbaView? server = null;
         if (_serverRules is not null)
         {
@@ -446,7 +447,7 @@ internal sealed class BoundHba(string hostName, HbaSection section) : BoundModul
             server = new ServerHbaView([.. rows.Where(r => r.Error is not null).Select(r => (r.Line, r.File, r.Error!))], rows.Count(r => r.Error is null));
         }
         // Every rule the server would read after the write, in order (for the lock-out guard and the live sessions).
-        var next = set.With(path, candidate, major).Rules;
+        var next = set.With(path, parsedCandidate, major).Rules;
         return Task.FromResult(new HbaLive(path, file, candidate, server, _own!.Rows.FirstOrDefault(), session.Allowances.Contains("lockout"), set, next)
         {
             Sessions = [.. _sessions!.Rows.Select(r => r.Sessions).OfType<LiveSessions>()],

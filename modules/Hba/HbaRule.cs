@@ -36,7 +36,8 @@ public sealed record HbaName(HbaNameKind Kind, string Value)
     /// <summary>PostgreSQL's MAX_TOKEN is 256 bytes with its terminator.</summary>
     public const int MaxTokenBytes = 255;
 
-    public string Key => $"{(int)Kind}:{Value}";
+    // Computed once, with the name (no `with` changes a name): rules are sorted, deduplicated and diffed by it.
+    public string Key { get; } = $"{(int)Kind}:{Value}";
 
     public bool IsKeyword(string keyword) => Kind == HbaNameKind.Keyword && Value == keyword;
 

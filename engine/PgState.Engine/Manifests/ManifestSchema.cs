@@ -140,7 +140,7 @@ internal static partial class ManifestSchema
                     break;
                 case "$ref":
                     var name = v.GetString()!.Replace("#/definitions/", "", StringComparison.Ordinal);
-                    schema.Ref = definitions.TryGetValue(name, out var target) ? target : throw Unsupported($"$ref {v.GetString()} at {at}");
+                    schema.Ref = definitions.TryGetValue(name, out var target) ? target : throw Unsupported($"$ref {v.GetString()} at {At()}");
                     break;
                 case "type":
                     schema.Types = v.ValueKind == JsonValueKind.Array ? [.. v.EnumerateArray().Select(t => TypeName(t.GetString()!))] : [TypeName(v.GetString()!)];
@@ -218,12 +218,12 @@ internal static partial class ManifestSchema
                     foreach (var s in v.EnumerateArray())
                     {
                         var branch = new SchemaNode();
-                        Fill(branch, s, definitions, $"{at}/anyOf/{i++}");
+                        Fill(branch, s, definitions, $"{At()}/anyOf/{i++}");
                         schema.AnyOf.Add(branch);
                     }
                     break;
                 default:
-                    throw Unsupported($"keyword '{p.Name}' at {(at.Length == 0 ? "/" : at)}");
+                    throw Unsupported($"keyword '{p.Name}' at {(at.Length == 0 ? "/" : At())}");
             }
         }
     }
@@ -286,21 +286,22 @@ internal static partial class ManifestSchema
     private static void Check(SchemaNode schemaIn, YamlNode node, List<SchemaError> errors, bool applyDefaults)
     {
         var schema = schemaIn.Resolve();
-        var at = Where(node);
+        // Only an error needs the path: computing it for every node was a tenth of validating a large manifest.
+        string At() => Where(node);
         if (schema.Types is { } types && !types.Any(t => TypeMatches(t, node)))
         {
-            errors.Add(new("type", node.Path, $"{at}: expected {DescribeTypes(types)}, got {Got(node)}", node.Position));
+            errors.Add(new("type", node.Path, $"{At()}: expected {DescribeTypes(types)}, got {Got(node)}", node.Position));
             return;
         }
         if (schema.Enum is { } values && !values.Any(v => JsonEquals(v, node)))
         {
             var allowed = string.Join(", ", values.Select(Show));
-            errors.Add(new("enum", node.Path, values.Count == 1 ? $"{at}: must be {allowed}, got {Shown(node)}" : $"{at}: {Shown(node)} is not one of {allowed}", node.Position));
+            errors.Add(new("enum", node.Path, values.Count == 1 ? $"{At()}: must be {allowed}, got {Shown(node)}" : $"{At()}: {Shown(node)} is not one of {allowed}", node.Position));
             return;
         }
         if (schema.Const is { } constant && !JsonEquals(constant, node))
         {
-            errors.Add(new("enum", node.Path, $"{at}: must be {Show(constant)}, got {Shown(node)}", node.Position));
+            errors.Add(new("enum", node.Path, $"{At()}: must be {Show(constant)}, got {Shown(node)}", node.Position));
             return;
         }
         if (schema.AnyOf is { } anyOf)
@@ -312,7 +313,7 @@ internal static partial class ManifestSchema
                 return scratch.Count == 0;
             }))
             {
-                errors.Add(new("anyOf", node.Path, $"{at}: {Shown(node)} matches none of the allowed forms", node.Position));
+                errors.Add(new("anyOf", node.Path, $"{At()}: {Shown(node)} matches none of the allowed forms", node.Position));
             }
         }
         switch (node)
@@ -321,15 +322,15 @@ internal static partial class ManifestSchema
                 var length = CodePoints(s.Text);
                 if (schema.MinLength is { } min && length < min)
                 {
-                    errors.Add(new("minLength", node.Path, min == 1 ? $"{at}: must not be empty" : $"{at}: must be at least {min} characters", node.Position));
+                    errors.Add(new("minLength", node.Path, min == 1 ? $"{At()}: must not be empty" : $"{At()}: must be at least {min} characters", node.Position));
                 }
                 if (schema.MaxLength is { } max && length > max)
                 {
-                    errors.Add(new("maxLength", node.Path, $"{at}: is {length} characters long, more than the {max} allowed", node.Position));
+                    errors.Add(new("maxLength", node.Path, $"{At()}: is {length} characters long, more than the {max} allowed", node.Position));
                 }
                 if (schema.PatternRegex is { } regex && !Matches(regex, s.Text))
                 {
-                    errors.Add(new("pattern", node.Path, $"{at}: {Shown(node)} does not match {Explain(schema.Pattern!)}", node.Position));
+                    errors.Add(new("pattern", node.Path, $"{At()}: {Shown(node)} does not match {Explain(schema.Pattern!)}", node.Position));
                 }
                 break;
             case YamlScalar { Kind: ScalarKind.Integer or ScalarKind.Float } n:
@@ -337,21 +338,21 @@ internal static partial class ManifestSchema
                 var approx = n.AsDouble ?? 0;
                 if (schema.Minimum is { } minimum && (value is { } v1 ? v1 < minimum : approx < (double)minimum))
                 {
-                    errors.Add(new("minimum", node.Path, $"{at}: {n.Text} is below the minimum {minimum}", node.Position));
+                    errors.Add(new("minimum", node.Path, $"{At()}: {n.Text} is below the minimum {minimum}", node.Position));
                 }
                 if (schema.Maximum is { } maximum && (value is { } v2 ? v2 > maximum : approx > (double)maximum))
                 {
-                    errors.Add(new("maximum", node.Path, $"{at}: {n.Text} is above the maximum {maximum}", node.Position));
+                    errors.Add(new("maximum", node.Path, $"{At()}: {n.Text} is above the maximum {maximum}", node.Position));
                 }
                 break;
             case YamlSequence seq:
                 if (schema.MinItems is { } minItems && seq.Count < minItems)
                 {
-                    errors.Add(new("minItems", node.Path, $"{at}: needs at least {minItems} item(s)", node.Position));
+                    errors.Add(new("minItems", node.Path, $"{At()}: needs at least {minItems} item(s)", node.Position));
                 }
                 if (schema.MaxItems is { } maxItems && seq.Count > maxItems)
                 {
-                    errors.Add(new("maxItems", node.Path, $"{at}: has {seq.Count} items, more than the {maxItems} allowed", node.Position));
+                    errors.Add(new("maxItems", node.Path, $"{At()}: has {seq.Count} items, more than the {maxItems} allowed", node.Position));
                 }
                 if (schema.Items is { } items)
                 {
@@ -369,18 +370,18 @@ internal static partial class ManifestSchema
 
     private static void CheckMapping(SchemaNode schema, YamlMapping map, List<SchemaError> errors, bool applyDefaults)
     {
-        var at = Where(map);
+        string At() => Where(map);
         var written = map.Values.Where(v => !v.IsDefault).ToList();
         if ((schema.MinProperties is { } minP && written.Count < minP) || (schema.MaxProperties is { } maxP && written.Count > maxP))
         {
             var names = schema.Properties?.Keys.Where(k => k != "update") ?? [];
-            errors.Add(new("properties", map.Path, $"{at}: give exactly one of: {string.Join(", ", names)}", map.Position));
+            errors.Add(new("properties", map.Path, $"{At()}: give exactly one of: {string.Join(", ", names)}", map.Position));
         }
         foreach (var required in schema.Required ?? [])
         {
             if (!map.Contains(required))
             {
-                errors.Add(new("required", Join(map.Path, required), $"missing required key '{required}' in {at}", map.KeyOrPosition));
+                errors.Add(new("required", Join(map.Path, required), $"missing required key '{required}' in {At()}", map.KeyOrPosition));
             }
         }
         foreach (var value in map.Values)
@@ -393,7 +394,7 @@ internal static partial class ManifestSchema
                 Check(names, keyNode, scratch, applyDefaults: false);
                 foreach (var e in scratch)
                 {
-                    errors.Add(new("propertyNames", Join(map.Path, key), $"'{TextSafety.Printable(key)}' is not a valid key in {at}", e.Position));
+                    errors.Add(new("propertyNames", Join(map.Path, key), $"'{TextSafety.Printable(key)}' is not a valid key in {At()}", e.Position));
                 }
             }
             if (schema.Properties is { } properties && properties.TryGetValue(key, out var property))
@@ -407,7 +408,7 @@ internal static partial class ManifestSchema
             else if (schema.AdditionalAllowed == false)
             {
                 var known = string.Join(", ", schema.PropertyOrder ?? []);
-                errors.Add(new("additional", value.Path, $"unknown key '{TextSafety.Printable(key)}' in {(map.Parent is null ? "the top level" : at)}" + (known.Length > 0 ? $" (expected one of: {known})" : ""), value.KeyOrPosition));
+                errors.Add(new("additional", value.Path, $"unknown key '{TextSafety.Printable(key)}' in {(map.Parent is null ? "the top level" : At())}" + (known.Length > 0 ? $" (expected one of: {known})" : ""), value.KeyOrPosition));
             }
         }
         if (applyDefaults && schema.Properties is { } all)
@@ -461,7 +462,7 @@ internal static partial class ManifestSchema
 
     private static bool JsonEquals(JsonElement expected, YamlNode node) => (expected.ValueKind, node) switch
     {
-        (JsonValueKind.String, YamlScalar { Kind: ScalarKind.String } s) => s.Text == expected.GetString(),
+        (JsonValueKind.String, YamlScalar { Kind: ScalarKind.String } s) => expected.ValueEquals(s.Text),
         (JsonValueKind.True, YamlScalar { Kind: ScalarKind.Boolean } b) => b.AsBoolean == true,
         (JsonValueKind.False, YamlScalar { Kind: ScalarKind.Boolean } b) => b.AsBoolean == false,
         (JsonValueKind.Null, YamlScalar { Kind: ScalarKind.Null }) => true,
