@@ -85,6 +85,47 @@ public sealed class KillTests(ClusterFixture fixture) : IClassFixture<ClusterFix
         await _cluster.RestartAsync();
     }
 
+    public static TheoryData<string, string, bool, string> NextRuns() => new()
+    {
+        // A candidate the server rejects, left at hba_file by a kill: whatever runs next puts the previous file back first.
+        { "KILL", "hba candidate in place", true, "plan" },
+        { "KILL", "hba verify", true, "drift" },
+        { "KILL", "hba journal written", false, "apply" },
+        { "INT", "hba candidate in place", true, "plan" },
+    };
+
+    /// <summary>No `hba recover` in between: plan, drift and apply recover what a killed apply left before anything else.</summary>
+    [Theory]
+    [MemberData(nameof(NextRuns))]
+    public async Task The_next_plan_drift_or_apply_recovers_a_killed_apply_first(string signal, string point, bool rejectedRule, string next)
+    {
+        await ResetAsync();
+        var before = File.ReadAllBytes(_cluster.HbaPath());
+        var file = Manifest(rejectedRule);
+        var (exit, stdout, stderr) = await RunUntilPauseThenSignalAsync(["apply", "--auto-approve", file], point, signal);
+        var killed = $"{signal} at \"{point}\": exit {exit}\n{stdout}\n{stderr}";
+        Assert.True(stderr.Contains($"test pause at {point}", StringComparison.Ordinal), killed);
+        Assert.DoesNotContain("Unhandled exception", stderr);
+        var journal = Path.Combine(_cluster.DataDirectory, ".pg_hba.conf.pgstate-journal");
+
+        var run = await PgStateBinary.RunAsync(next == "apply" ? ["apply", "--auto-approve", Manifest(false)] : [next, Manifest(false)]);
+        var after = killed + $"\n--- {next}\n" + run.StandardOutput + run.StandardError;
+        Assert.DoesNotContain("internal error", run.StandardError);
+        Assert.False(File.Exists(journal), after);
+        if (rejectedRule && signal == "KILL")
+        {
+            // The candidate the server had not accepted is gone: the file is the one from before the apply.
+            Assert.Contains("recovered: put the previous pg_hba.conf back", run.StandardError);
+            Assert.Equal(before, File.ReadAllBytes(_cluster.HbaPath()));
+        }
+        await _cluster.RestartAsync();
+        var converge = await PgStateBinary.RunAsync(["apply", "--auto-approve", Manifest(false)]);
+        Assert.True(converge.ExitCode == 0, after + "\n--- apply\n" + converge.StandardOutput + converge.StandardError);
+        Assert.Equal(0, (await PgStateBinary.RunAsync(["plan", Manifest(false)])).ExitCode);
+        Assert.Empty(Directory.GetFiles(_cluster.DataDirectory, ".*pgstate*"));
+        await _cluster.RestartAsync();
+    }
+
     private Task ResetAsync() => _cluster.ResetAllAsync();
 
     /// <summary>Runs the binary until it prints "test pause at POINT", sends the signal, and collects what it printed.</summary>
