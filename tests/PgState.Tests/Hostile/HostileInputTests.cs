@@ -81,6 +81,21 @@ public partial class HostileInputTests(ClusterFixture fixture) : IDisposable, IA
         ("backupScheduling manifestPath", "  backups: [{name: n1, schedule: daily, destination: /srv/b, scheduler: cron}]\n  backupScheduling: {manifestPath: \"/etc/pgstate/db.yaml{V}\"}"),
         ("backupScheduling unitDirectory", "  backups: [{name: n1, schedule: daily, destination: /srv/b}]\n  backupScheduling: {unitDirectory: \"/srv/units{V}\"}"),
         ("checks expectedStandbys", "  checks: {expectedStandbys: [\"s{V}\"]}"),
+        ("hba user list", "  hba: {rules: [{type: local, database: all, user: [postgres, \"u{V}\"], method: peer}]}"),
+        ("backup connection password fromEnv", "  backups: [{name: n1, schedule: daily, destination: /srv/b, connection: {password: {fromEnv: \"PW{V}\"}}}]"),
+        ("backupScheduling cronDirectory", "  backups: [{name: n1, schedule: daily, destination: /srv/b, scheduler: cron}]\n  backupScheduling: {cronDirectory: \"/srv/cron{V}\"}"),
+        ("pgbackrest stanza", "  pgbackrest: {stanza: \"main{V}\", repositories: [{path: /srv/repo}]}"),
+        ("pgbackrest repository path", "  pgbackrest: {stanza: main, repositories: [{path: \"/srv/repo{V}\"}]}"),
+        ("pgbackrest option value", "  pgbackrest: {stanza: main, repositories: [{path: /srv/repo}], options: {log-level-file: \"detail{V}\"}}"),
+        ("pgbackrest option key", "  pgbackrest: {stanza: main, repositories: [{path: /srv/repo}], options: {\"log-level-file{V}\": detail}}"),
+        ("pgbackrest cipher pass fromEnv", "  pgbackrest: {stanza: main, repositories: [{path: /srv/repo, cipher: {pass: {fromEnv: \"CP{V}\"}}}]}"),
+        ("pgbackrest spool path", "  pgbackrest: {stanza: main, repositories: [{path: /srv/repo}], archiveAsync: {enabled: true, spoolPath: \"/srv/spool{V}\"}}"),
+        ("drill workDirectory", "  backups: [{name: n1, schedule: daily, destination: /srv/b, drill: {schedule: daily, workDirectory: \"/srv/drills{V}\"}}]"),
+        ("drill target", "  backups: [{name: n1, schedule: daily, destination: /srv/b, drill: {schedule: daily, target: \"6h ago{V}\"}}]"),
+        ("drill probe name", "  backups: [{name: n1, schedule: daily, destination: /srv/b, drill: {schedule: daily, probes: [{name: \"p{V}\", sql: \"select 1\", expect: 1}]}}]"),
+        ("drill probe sql", "  backups: [{name: n1, schedule: daily, destination: /srv/b, drill: {schedule: daily, probes: [{name: p, sql: \"select 1 {V}\", expect: 1}]}}]"),
+        ("drill probe database", "  backups: [{name: n1, schedule: daily, destination: /srv/b, drill: {schedule: daily, probes: [{name: p, database: \"db{V}\", sql: \"select 1\", expect: 1}]}}]"),
+        ("drill settings value", "  backups: [{name: n1, schedule: daily, destination: /srv/b, drill: {schedule: daily, settings: {work_mem: \"64MB{V}\"}}}]"),
     ];
 
     public static TheoryData<string, string> ControlCharacterCases()
