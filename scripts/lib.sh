@@ -25,7 +25,7 @@ ensure_packages() {
 ensure_test_packages() {
   ensure_packages postgresql postgresql-contrib pgbackrest util-linux coreutils \
     policycoreutils policycoreutils-python-utils semanage-utils selinux-policy-default selinux-utils attr \
-    systemd tzdata rpm lintian debootstrap systemd-container ansible openssh-server openssh-client sudo
+    systemd tzdata rpm lintian debootstrap systemd-container ansible openssh-server openssh-client sudo strace
 }
 
 ensure_dotnet() {

@@ -49,6 +49,40 @@ public class EndToEndTests(ClusterFixture fixture) : IAsyncLifetime
         await _cluster.ResetAsync();
     }
 
+    /// <summary>
+    /// Issue 8/9: reading the host for a plan spawns no process (stat, xattrs and libselinux in
+    /// process, calendars parsed in process, catalogs in one batch): strace -f sees one execve, the
+    /// binary's own, for a manifest that touches every module.
+    /// </summary>
+    [Fact]
+    public async Task A_plan_of_every_module_starts_no_process()
+    {
+        using var dir = new TempDir();
+        var archive = Path.Combine(dir.Path, "archive");
+        var file = dir.Write("every.yaml", _cluster.Manifest("every",
+            $"  archiving: {{walLevel: replica, method: copy, destination: {archive}, timeout: 5min}}\n" +
+            "  settings: {max_wal_senders: 10}\n" +
+            $"  directories: [{{path: {archive}, owner: postgres, group: postgres, mode: \"0700\"}}]\n" +
+            $"  selinux: {{fileContexts: [{{path: \"{archive}(/.*)?\", type: postgresql_db_t}}]}}\n" +
+            "  hba: {mode: managed-block, rules: [{type: local, database: all, user: postgres, method: trust}]}\n" +
+            "  roles: [{name: every_role, replication: true}]\n" +
+            "  slots: [{name: every_slot}]\n" +
+            $"  backups: [{{name: nightly, schedule: \"Mon..Fri *-*-* 02:30:00 Europe/Paris\", destination: {dir.Path}/backups, drill: {{schedule: daily, workDirectory: {dir.Path}/drills}}}}]\n" +
+            "  checks: {archiveLagWarn: 10min}"));
+        var trace = Path.Combine(dir.Path, "trace");
+        var env = new Dictionary<string, string?>();
+        foreach (var (k, v) in CliRunner.HostEnvironment)
+        {
+            env[k] = v;
+        }
+        var plan = await ProcessRunner.Default.RunAsync("strace", ["-f", "-qq", "-e", "trace=execve,execveat,vfork", "-o", trace, PgStateBinary.Path, "plan", file],
+            TimeSpan.FromSeconds(60), check: false, environment: env);
+        Assert.True(plan.ExitCode == 2, plan.StandardOutput + plan.StandardError);
+        var spawned = File.ReadAllLines(trace).Where(l => l.Contains("execve", StringComparison.Ordinal) || l.Contains("vfork", StringComparison.Ordinal)).ToList();
+        Assert.True(spawned.Count == 1, string.Join('\n', spawned));
+        Assert.Contains(PgStateBinary.Path, spawned[0]);
+    }
+
     [Fact]
     public async Task Unreachable_server_is_an_error_with_exit_1()
     {
