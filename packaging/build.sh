@@ -37,13 +37,22 @@ install -D -m 0644 -t "$root/usr/lib/systemd/system" packaging/systemd/pgstate-d
 install -D -m 0644 schemas/pgstate.schema.json "$root/usr/share/pgstate/pgstate.schema.json"
 install -d -m 0755 "$root/etc/pgstate"
 
+# The examples as installed: their schema line names where the package puts the schema (the repository's
+# ../schemas/ is not there), or, in the tarball, the schema beside them.
+installed_examples=$stage/examples-installed; tar_examples=$stage/examples-tar
+mkdir -p "$installed_examples" "$tar_examples"
+for f in examples/*.yaml; do
+  sed 's|\$schema=\.\./schemas/pgstate\.schema\.json|$schema=/usr/share/pgstate/pgstate.schema.json|' "$f" > "$installed_examples/$(basename "$f")"
+  sed 's|\$schema=\.\./schemas/pgstate\.schema\.json|$schema=../pgstate.schema.json|' "$f" > "$tar_examples/$(basename "$f")"
+done
+
 # --- .deb ---
 deb=$stage/deb
 cp -a "$root" "$deb"
 doc=$deb/usr/share/doc/pgstate
 install -d -m 0755 "$doc/examples"
 install -m 0644 README.md "$doc/README.md"
-install -m 0644 examples/*.yaml "$doc/examples/"
+install -m 0644 "$installed_examples"/*.yaml "$doc/examples/"
 { sed '/@LICENSE@/,$d' packaging/debian/copyright.in
   sed -e '1,/^$/d' -e 's/^$/./' -e 's/^/ /' LICENSE    # the Expat text without its title and copyright lines
   sed '1,/@LICENSE@/d' packaging/debian/copyright.in; } > "$doc/copyright"
@@ -63,7 +72,7 @@ src=$stage/rpm-src
 mkdir -p "$src"
 cp -a "$root" "$src/root"
 install -m 0644 LICENSE README.md "$src/"
-install -d "$src/examples" && install -m 0644 examples/*.yaml "$src/examples/"
+install -d "$src/examples" && install -m 0644 "$installed_examples"/*.yaml "$src/examples/"
 sed "s/@VERSION@/$version/" packaging/rpm/pgstate.spec.in > "$src/pgstate.spec"
 rpmbuild -bb --quiet \
   --define "_topdir $stage/rpmbuild" --define "_sourcedir $src" --define "_builddir $src" \
@@ -81,7 +90,7 @@ sed "s/@VERSION@/$version/" packaging/pgstate.1 > "$tar_dir/pgstate.1"
 install -m 0644 packaging/pgstate.bash-completion "$tar_dir/pgstate.bash-completion"
 install -D -m 0644 -t "$tar_dir/systemd" packaging/systemd/pgstate-drift.service packaging/systemd/pgstate-drift.timer
 install -m 0644 LICENSE README.md schemas/pgstate.schema.json "$tar_dir/"
-install -D -m 0644 -t "$tar_dir/examples" examples/*.yaml
+install -D -m 0644 -t "$tar_dir/examples" "$tar_examples"/*.yaml
 tarfile=$out/pgstate-$version-linux-x64.tar.gz
 tar -C "$stage/tar" --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" -cf - "pgstate-$version-linux-x64" | gzip -9n > "$tarfile"
 
