@@ -25,7 +25,7 @@ internal sealed record PgBackRestLive(
     string Group,
     IReadOnlyList<string> Warnings);
 
-internal sealed class BoundPgBackRest(HostManifest host, PgBackRestSection section) : BoundModule<PgBackRestLive, PgBackRestWrite>, IHealthChecks
+internal sealed partial class BoundPgBackRest(HostManifest host, PgBackRestSection section) : BoundModule<PgBackRestLive, PgBackRestWrite>, IHealthChecks
 {
     public override string Name => PgBackRestModule.Module;
 
@@ -221,6 +221,35 @@ internal sealed class BoundPgBackRest(HostManifest host, PgBackRestSection secti
         {
             results.Add(new CheckResult("pgbackrest:stanza", CheckStatus.Fail, e.Message));
         }
+        if (section.VerifyTimeout is { } verifyTimeout)
+        {
+            results.Add(await VerifyAsync(cli, verifyTimeout, cancellationToken));
+        }
         return results;
     }
+
+    /// <summary>pgbackrest verify: every file of every backup and every WAL segment in the repository readable, no gap in the archive.</summary>
+    private async Task<CheckResult> VerifyAsync(PgBackRestCli cli, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = DateTime.UtcNow;
+        try
+        {
+            var result = await cli.RunAsync("verify", ["--output=text"], timeout, cancellationToken);
+            var elapsed = (DateTime.UtcNow - started).TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture);
+            var text = (result.StandardOutput + "\n" + result.StandardError).Trim();
+            // pgBackRest reports what it found wrong (missing, invalid or checksum-failed files) in its summary.
+            var problems = VerifyProblems().Matches(text).Where(m => m.Groups[2].Value != "0").Select(m => m.Value).ToList();
+            return result.ExitCode == 0 && problems.Count == 0
+                ? new CheckResult("pgbackrest:verify", CheckStatus.Ok, $"pgbackrest verify of stanza {section.Stanza} passed in {elapsed} s (backups and WAL complete and readable)", $"{elapsed} s")
+                : new CheckResult("pgbackrest:verify", CheckStatus.Fail, $"pgbackrest verify of stanza {section.Stanza} found problems (exit {result.ExitCode}): " +
+                    (problems.Count > 0 ? string.Join("; ", problems.Distinct()) + "; " : "") + PgBackRestCli.Message(result));
+        }
+        catch (PgStateException e)
+        {
+            return new CheckResult("pgbackrest:verify", CheckStatus.Fail, $"pgbackrest verify of stanza {section.Stanza}: {e.Message}");
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(missing|checksum invalid|size invalid|other)[^:\n]*: ?([0-9]+)")]
+    private static partial System.Text.RegularExpressions.Regex VerifyProblems();
 }

@@ -19,6 +19,7 @@ public sealed record PgBackRestSection(
     IReadOnlyList<PgBackRestRepository> Repositories,
     IReadOnlyList<PgBackRestOption> Global,
     TimeSpan CheckTimeout,
+    TimeSpan? VerifyTimeout,
     string ManifestPath,
     SourcePosition Position)
 {
@@ -173,11 +174,12 @@ public sealed partial class PgBackRestModule : IModule, IRecoveringModule
             }
         }
         var timeout = p.Duration("checkTimeout", diagnostics)?.Value ?? TimeSpan.FromMinutes(2);
+        TimeSpan? verify = p.Bool("verify") == true ? p.Duration("verifyTimeout", diagnostics)?.Value ?? TimeSpan.FromHours(1) : null;
         if (diagnostics.ErrorCount > errorsBefore || stanza is null || repositories.Count == 0)
         {
             return null;
         }
-        var section = new PgBackRestSection(stanza.Value.Value, configPath?.Value ?? DefaultConfigPath, repositories, global, timeout,
+        var section = new PgBackRestSection(stanza.Value.Value, configPath?.Value ?? DefaultConfigPath, repositories, global, timeout, verify,
             context.Spec.Mapping("backupScheduling").String("manifestPath") ?? context.Host.Document.File, p.Position);
         context.Facts.Publish(HostFacts.PgBackRest, new PgBackRestFact(section.Stanza, section.ConfigPath, stanza.Value.Position));
         return new BoundPgBackRest(context.Host, section);

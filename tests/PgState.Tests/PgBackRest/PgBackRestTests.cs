@@ -57,6 +57,8 @@ public sealed class PgBackRestTests(ClusterFixture fixture) : IAsyncLifetime, ID
             compress: {type: lz4}
             startFast: true
             checkTimeout: 60s
+            verify: true
+            verifyTimeout: 2min
             options: {lock-path: {{_dir.Path}}/lock, log-path: {{_dir.Path}}/log, log-level-file: "off", log-level-console: warn}
           backupScheduling: {unitDirectory: {{_dir.Path}}/units, cronDirectory: {{_dir.Path}}/cron, pgstatePath: /bin/true, manifestPath: {{_dir.Path}}/pgbackrest.yaml}
           backups:
@@ -147,6 +149,7 @@ public sealed class PgBackRestTests(ClusterFixture fixture) : IAsyncLifetime, ID
         Assert.True(check.ExitCode == 0, check.ToString());
         var checks = Checks(check.Stdout);
         Assert.Contains(checks, c => c.Id == "pgbackrest:check" && c.Status == "ok");
+        Assert.Contains(checks, c => c.Id == "pgbackrest:verify" && c.Status == "ok");
         Assert.Contains(checks, c => c.Id == "backup:weekly-full" && c.Status == "ok" && c.Message.Contains(fullStatus.Backup!, StringComparison.Ordinal));
         Assert.Contains(checks, c => c.Id == "backup:daily-incr" && c.Status == "ok" && c.Message.Contains(incrStatus.Backup!, StringComparison.Ordinal));
 
@@ -175,6 +178,23 @@ public sealed class PgBackRestTests(ClusterFixture fixture) : IAsyncLifetime, ID
             Assert.Contains("--pg1-path=" + Status, r.GetProperty("restoreCommand").GetString(), StringComparison.Ordinal);
         }
         Assert.Empty(Directory.GetDirectories(Status, ".pgstate-drill-*"));
+
+        // A damaged file in the repository: verify (asked for in the manifest) fails the check and says what it found.
+        var damaged = Directory.EnumerateFiles(Path.Combine(Repo, "backup", "main"), "*", SearchOption.AllDirectories)
+            .Where(f => f.Contains("pg_data", StringComparison.Ordinal)).OrderByDescending(f => new FileInfo(f).Length).First();
+        var original = File.ReadAllBytes(damaged);
+        File.WriteAllBytes(damaged, original[..(original.Length / 2)]);
+        try
+        {
+            var verify = await CliRunner.RunAsync(["check", "--format", "json", file], Environment);
+            Assert.True(verify.ExitCode == 2, verify.ToString());
+            var failedVerify = Assert.Single(Checks(verify.Stdout), c => c.Id == "pgbackrest:verify");
+            Assert.Equal("fail", failedVerify.Status);
+        }
+        finally
+        {
+            File.WriteAllBytes(damaged, original);
+        }
 
         // A repository pgBackRest cannot use: check fails and quotes pgBackRest.
         var moved = Repo + ".moved";
