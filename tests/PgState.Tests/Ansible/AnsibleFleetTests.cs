@@ -107,6 +107,12 @@ public class AnsibleFleetTests(AnsibleLab lab) : IClassFixture<AnsibleLab>
         Assert.Contains("VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", run.StandardOutput);
         Assert.Contains("roles.app_rw", run.StandardOutput);
         Assert.DoesNotContain(secret, run.StandardOutput + run.StandardError);
+
+        // An apply at -vvv too (with the lab's own password, so the fleet stays as the other tests expect it).
+        var apply = await lab.PlaybookAsync(Password, "-vvv");
+        Assert.True(apply.ExitCode == 0, apply.StandardOutput + apply.StandardError);
+        Assert.Contains("VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", apply.StandardOutput);
+        Assert.DoesNotContain(Password, apply.StandardOutput + apply.StandardError);
         foreach (var where in new[] { "remote-tmp", "local-tmp", "home", "controller-home", "plans", "db1/host", "db2/host", "db3/host" })
         {
             var dir = Path.Combine(lab.Dir, where);
@@ -117,6 +123,7 @@ public class AnsibleFleetTests(AnsibleLab lab) : IClassFixture<AnsibleLab>
             foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Where(f => new FileInfo(f).Length < 8 * 1024 * 1024))
             {
                 Assert.DoesNotContain(secret, File.ReadAllText(file));
+                Assert.DoesNotContain(Password, File.ReadAllText(file));
             }
         }
     }
