@@ -26,7 +26,7 @@ public sealed class ChecksModule : IModule
             c.Duration("archiveLagWarn", d)?.Value ?? TimeSpan.FromMinutes(15),
             c.Int32("archiveFreeSpaceWarn", d) ?? 10,
             c.Int32("walFreeSpaceWarn", d) ?? 10,
-            c.Size("slotRetentionWarn", d)?.Value ?? context.Spec.Size("slotRetentionWarn", d)?.Value ?? 10L << 30,
+            c.Size("slotRetentionWarn", d)?.Value ?? context.Facts.One(HostFacts.SlotRetention)?.Bytes ?? long.MaxValue,
             c.Duration("replicationLagWarn", d)?.Value ?? TimeSpan.FromMinutes(5),
             [.. c.Strings("expectedStandbys").Select(s => s.Value)],
             c.Duration("backupMaxAge", d)?.Value);

@@ -99,7 +99,9 @@ public sealed partial class ReplicationModule : IModule
             slots.Add(new DesiredSlot(name, type, s.Bool("reserveWal") ?? true, s.String("plugin"), s.String("database"), present));
         }
         var prune = spec.Bool("slotsPrune") ?? false;
+        // The schema's default (10GB) is filled in before binding; published for the health checks, which read no other section.
         var warn = spec.Size("slotRetentionWarn", diagnostics)?.Value ?? 10L << 30;
+        context.Facts.Publish(HostFacts.SlotRetention, new SlotRetentionFact(warn));
         return roles.Count == 0 && slots.Count == 0 && !prune ? null : new BoundReplication(new ReplicationSection(roles, slots, prune, warn));
     }
 }

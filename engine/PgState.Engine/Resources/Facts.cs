@@ -55,6 +55,9 @@ public sealed record PgBackRestFact(string Stanza, string ConfigPath, SourcePosi
 /// <summary>Thresholds of the health checks that other modules' checks use.</summary>
 public sealed record CheckThresholdsFact(TimeSpan? BackupMaxAge);
 
+/// <summary>How much WAL an inactive slot may hold before it is worth a warning (spec.slotRetentionWarn, published by the module that reads it).</summary>
+public sealed record SlotRetentionFact(long Bytes);
+
 public static class HostFacts
 {
     /// <summary>Directories PostgreSQL or pgstate's jobs write into (archive, backups): their labels matter.</summary>
@@ -65,6 +68,8 @@ public static class HostFacts
     public static readonly FactKey<PgBackRestFact> PgBackRest = new("pgbackrest");
 
     public static readonly FactKey<CheckThresholdsFact> CheckThresholds = new("check-thresholds");
+
+    public static readonly FactKey<SlotRetentionFact> SlotRetention = new("slot-retention");
 }
 
 /// <summary>The SELinux types the PostgreSQL server domain (postgresql_t) may write.</summary>
