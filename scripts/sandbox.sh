@@ -19,6 +19,8 @@ PGSTATE="$PWD/engine/PgState.Cli/bin/Release/net10.0/pgstate"
 
 SANDBOX=$(mktemp -d /tmp/pgstate-sandbox.XXXXXX)
 export PGSTATE_SANDBOX="$SANDBOX" PGSTATE_SANDBOX_PORT=5432
+# The apply lock of this throw-away cluster lives with it, not in the host's /run/pgstate.
+export PGSTATE_LOCK_DIR="$SANDBOX/lock"
 
 cleanup() {
   if ! $keep; then
@@ -72,7 +74,7 @@ echo "The pgstate it used: $PGSTATE"
 echo "  (the binary that ships is Native AOT: scripts/publish.sh -> artifacts/aot/pgstate;"
 echo "   packaging/build.sh -> .deb, .rpm and tarball in artifacts/packages)"
 if $keep; then
-  echo "Cluster left running: export PGSTATE_SANDBOX=$SANDBOX PGSTATE_SANDBOX_PORT=$PGSTATE_SANDBOX_PORT"
+  echo "Cluster left running: export PGSTATE_SANDBOX=$SANDBOX PGSTATE_SANDBOX_PORT=$PGSTATE_SANDBOX_PORT PGSTATE_LOCK_DIR=$PGSTATE_LOCK_DIR"
   echo "Try next:"
   echo "  $PGSTATE drift --report /tmp/pgstate-drift.json --metrics /tmp/pgstate.prom examples/sandbox.yaml"
   echo "  edit examples/sandbox.yaml (say wal_keep_size: 512MB), then $PGSTATE plan --format markdown examples/sandbox.yaml"

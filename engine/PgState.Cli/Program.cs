@@ -55,6 +55,7 @@ internal sealed class Program(IOContext io)
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default)
     {
         ApplyHooks.Environment = io.Environment;
+        ProcessRunner.Environment = io.Environment;
         ApplyHooks.Log = m => io.Error.WriteLine("pgstate: " + m);
         var workflow = new HostWorkflow(io, new PlanEngine(Modules));
         var root = new RootCommand("pgstate — desired state for PostgreSQL backup and recovery plumbing (WAL archiving, pg_hba, SELinux, roles, slots, backups).\n" +

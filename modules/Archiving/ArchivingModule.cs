@@ -46,6 +46,11 @@ public sealed partial class ArchivingModule : IModule
                 diagnostics.Error(DiagnosticCodes.ValueTooLong, $"{origin}: the value is {value.Length:N0} characters long; pgstate writes at most {MaxValueLength:N0}", position);
                 return;
             }
+            if (value is not null && SettingLists.Problem(name, value) is { } listProblem)
+            {
+                diagnostics.Error(DiagnosticCodes.InvalidParameterValue, $"{origin}: {listProblem}", position);
+                return;
+            }
             if (origins.TryGetValue(name, out var first))
             {
                 diagnostics.Error(DiagnosticCodes.ParameterTwice, $"parameter {name} is set twice: by {origin} and by {first.Origin} at {first.Position}", position);

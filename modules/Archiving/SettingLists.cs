@@ -26,6 +26,76 @@ internal static class SettingLists
             ? string.Join(", ", Split(value, Identifiers.Contains(name)).Select(Sql.Literal))
             : Sql.Literal(value);
 
+    /// <summary>
+    /// What the server would refuse, or start without, in a list: an empty element (a trailing or
+    /// doubled comma, "" — an empty library or socket directory keeps the server from starting),
+    /// text after a closing quote, an unclosed quote. Null when the list reads cleanly.
+    /// </summary>
+    public static string? Problem(string name, string value)
+    {
+        if (!ListQuoted.Contains(name) || value.Trim().Length == 0)
+        {
+            return null;
+        }
+        var inQuotes = false;
+        var afterQuote = false;
+        var element = 0;
+        for (var i = 0; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (inQuotes)
+            {
+                if (c == '"' && i + 1 < value.Length && value[i + 1] == '"')
+                {
+                    i++;
+                    element++;
+                }
+                else if (c == '"')
+                {
+                    inQuotes = false;
+                    afterQuote = true;
+                }
+                else
+                {
+                    element++;
+                }
+                continue;
+            }
+            if (c == ',')
+            {
+                if (element == 0)
+                {
+                    return $"{name} is a list, and \"{value}\" has an empty element (a doubled or trailing comma, or \"\"): the server would read it as a name with no characters";
+                }
+                element = 0;
+                afterQuote = false;
+            }
+            else if (char.IsWhiteSpace(c))
+            {
+                continue;
+            }
+            else if (afterQuote)
+            {
+                return $"{name} is a list, and \"{value}\" has text after a closing double quote; quote a whole element or none of it";
+            }
+            else if (c == '"')
+            {
+                if (element > 0)
+                {
+                    return $"{name} is a list, and \"{value}\" has a double quote inside an element; quote a whole element or none of it";
+                }
+                inQuotes = true;
+            }
+            else
+            {
+                element++;
+            }
+        }
+        return inQuotes ? $"{name} is a list, and \"{value}\" has a double quote that is not closed"
+            : element == 0 ? $"{name} is a list, and \"{value}\" ends with an empty element (a trailing comma, or \"\")"
+            : null;
+    }
+
     /// <summary>For comparison: a list parameter's elements as the server reads them (spacing, quoting and, for identifiers, case aside); null for other parameters.</summary>
     public static string? Canonical(string name, string value) =>
         ListQuoted.Contains(name) ? string.Join('\u0001', Split(value, Identifiers.Contains(name))) : null;

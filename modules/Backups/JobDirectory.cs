@@ -21,20 +21,20 @@ internal static class JobDirectory
         }
         var user = Posix.User(job.User) ?? throw new PgStateException($"no user {job.User} on this host");
         (uint Uid, uint Gid) owner = (user.Uid, Posix.Group(job.Group) ?? user.Gid);
-        var full = Path.GetFullPath(path);
+        // Links root made are followed, another user's are an error; then the path is walked without following any
+        // link, made where missing (parents traversable, the directory itself private), and given to the job's user.
+        var full = HostFiles.ResolveLinks(path);
         var existing = Posix.Stat(full, followLinks: false);
         if (existing is null)
         {
-            // Parents as any mkdir -p makes them (traversable); the directory itself private.
-            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-            Directory.CreateDirectory(full, Private);
-            Posix.Chown(full, owner.Uid, owner.Gid);
+            using var made = Posix.OpenDirectoryNoLinks(full, create: true, mode: (int)Private);
+            Posix.SetOwnerAndMode(made, owner.Uid, owner.Gid, (int)Private);
             return;
         }
         if (adoptEmpty && existing.Kind == PosixFileKind.Directory && existing.Uid == 0 && !Directory.EnumerateFileSystemEntries(full).Any())
         {
-            Posix.Chown(full, owner.Uid, owner.Gid);
-            File.SetUnixFileMode(full, Private);
+            using var adopted = Posix.OpenDirectoryNoLinks(full);
+            Posix.SetOwnerAndMode(adopted, owner.Uid, owner.Gid, (int)Private);
         }
     }
 }

@@ -57,8 +57,10 @@ public sealed partial class PgBackRestModule : IModule, IRecoveringModule
         key.Contains("pass", StringComparison.Ordinal) || key.Contains("secret", StringComparison.Ordinal) || key.Contains("token", StringComparison.Ordinal)
             || key.EndsWith("-key", StringComparison.Ordinal)
             ? "looks like a secret: give it through a typed field (repositories[].cipher.pass, s3.key, s3.keySecret) from the environment or a file, never in the manifest"
-        : System.Text.RegularExpressions.Regex.IsMatch(key, @"\Arepo[0-9]+-(path|type)\z")
-            ? "declare the repository in spec.pgbackrest.repositories (its path is checked there)"
+        : System.Text.RegularExpressions.Regex.IsMatch(key, @"\Arepo[0-9]*-(path|type)\z")
+            ? "declare the repository in spec.pgbackrest.repositories (its path is checked there; repo-path is repo1-path to pgBackRest, twice in one file it refuses the file)"
+        : key == "recovery-option"
+            ? "drills and restores write their own recovery settings (restore_command, the target); an option here would change what a drill proves"
         : key == "spool-path"
             ? "archiveAsync.spoolPath sets it (and checks it is outside the data directory)"
         : null;

@@ -108,7 +108,11 @@ public static class ReplicationDiff
             var current = Attributes(l.Login, l.Replication, l.Superuser, l.ConnectionLimit, l.ValidUntil?.ToString("yyyy-MM-dd HH:mm:ssK", CultureInfo.InvariantCulture));
             if (l.Login != d.Login || l.Replication != d.Replication || l.Superuser != d.Superuser || l.ConnectionLimit != d.ConnectionLimit || validUntilDiffers)
             {
-                var blocked = l.Login && !d.Login ? LocksOut(d.Name, "NOLOGIN") : l.Superuser && !d.Superuser ? LocksOut(d.Name, "NOSUPERUSER") : null;
+                var blocked = l.Login && !d.Login ? LocksOut(d.Name, "NOLOGIN")
+                    : l.Superuser && !d.Superuser ? LocksOut(d.Name, "NOSUPERUSER")
+                    : validUntilDiffers && ExpiresBy(d.ValidUntil!, DateTime.UtcNow) ? LocksOut(d.Name, $"VALID UNTIL {d.ValidUntil} (its password expires then)")
+                    : d.ConnectionLimit == 0 && !d.Superuser ? LocksOut(d.Name, "CONNECTION LIMIT 0")
+                    : null;
                 var note = blocked is not null ? "BLOCKED: " + blocked
                     : l.Superuser && !d.Superuser ? "removes SUPERUSER: the manifest does not say superuser: true for this role" : null;
                 diff.Add(address, ChangeAction.Update, current, wanted, Activation.None, new AlterRole(d, blocked), note);
@@ -143,6 +147,10 @@ public static class ReplicationDiff
             }
         }
     }
+
+    /// <summary>Whether a VALID UNTIL value has passed by <paramref name="now"/> (or within the next hour: an apply and its next run).</summary>
+    private static bool ExpiresBy(string validUntil, DateTime now) =>
+        validUntil != "infinity" && ParseTimestamp(validUntil) is { } until && until.UtcDateTime <= now.AddHours(1);
 
     private static bool SameTimestamp(string desired, DateTime? live)
     {

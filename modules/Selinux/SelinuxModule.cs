@@ -251,14 +251,17 @@ internal sealed class BoundSelinux(SelinuxSection section) : BoundModule<Selinux
                 {
                     var user = Posix.User(d.Owner) ?? throw new PgStateException($"no user '{d.Owner}' on this host");
                     var group = Posix.Group(d.Group) ?? throw new PgStateException($"no group '{d.Group}' on this host");
-                    // Links root made are followed, another user's are an error; the last step never follows one.
+                    // Links root made are followed, another user's are an error; then the directory is opened by walking that
+                    // path without following any link (made where missing), and owner and mode go on what was opened.
                     var target = HostFiles.ResolveLinks(d.Path);
-                    if (ensure.Create)
+                    using (var directory = Posix.OpenDirectoryNoLinks(target, create: ensure.Create, mode: d.Mode))
                     {
-                        Directory.CreateDirectory(target);
-                        done.Add($"created {d.Path}");
+                        if (ensure.Create)
+                        {
+                            done.Add($"created {d.Path}");
+                        }
+                        Posix.SetOwnerAndMode(directory, user.Uid, group, d.Mode);
                     }
-                    Posix.SetDirectoryOwnerAndMode(target, user.Uid, group, d.Mode);
                     done.Add($"chown {d.Owner}:{d.Group}");
                     return null;
                 }

@@ -26,16 +26,20 @@ public static partial class HostFiles
         bool followLinks = true, bool keepExisting = true)
     {
         // followLinks false: a link at the path is replaced by the file, not written through.
-        var target = followLinks ? ResolveLinks(path) : Path.GetFullPath(path);
-        var directory = Path.GetDirectoryName(target)!;
-        var temp = TemporaryFor(target);
+        var target = followLinks ? ResolveLinks(path) : Path.Combine(ResolveLinks(Path.GetDirectoryName(Path.GetFullPath(path))!), Path.GetFileName(path));
+        var name = Path.GetFileName(target);
+        // The directory is opened once, walking its path without following any link, and every name is looked up in it:
+        // a directory swapped for a link after the checks cannot move the write elsewhere.
+        using var directory = Posix.OpenDirectoryNoLinks(Path.GetDirectoryName(target)!);
+        var temp = Path.GetFileName(TemporaryFor(target));
         try
         {
-            await using (var stream = CreateTemporary(temp))
+            Posix.UnlinkAt(directory, temp);
+            await using (var stream = new FileStream(Posix.CreateExclusiveAt(directory, temp, 0b110_000_000), FileAccess.Write))
             {
                 await stream.WriteAsync(content, cancellationToken);
                 // Mode, owner and label go on the open file (fchmod, fchown, fsetxattr): never on whatever the name points at by then.
-                if (keepExisting && Posix.Stat(target, followLinks: false) is { Kind: PosixFileKind.Regular } existing)
+                if (keepExisting && Posix.StatAt(directory, name) is { Kind: PosixFileKind.Regular } existing)
                 {
                     File.SetUnixFileMode(stream.SafeFileHandle, (UnixFileMode)existing.Mode);
                     Posix.Own(stream.SafeFileHandle, Posix.IsRoot ? (existing.Uid, existing.Gid) : null, Posix.SelinuxLabel(target));
@@ -50,37 +54,13 @@ public static partial class HostFiles
                 }
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temp, target, overwrite: true);
+            Posix.RenameAt(directory, temp, name);
         }
         finally
         {
-            DeleteTemporary(temp);
+            Posix.UnlinkAt(directory, temp);
         }
-        Posix.SyncDirectory(directory);
-    }
-
-    /// <summary>
-    /// A new temporary file, readable by its owner only until the content is complete (it may hold a
-    /// secret), created exclusively (O_EXCL: a link planted under its name is not followed).
-    /// </summary>
-    private static FileStream CreateTemporary(string temp)
-    {
-        DeleteTemporary(temp);
-        return new FileStream(temp, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.Write,
-            Share = FileShare.None,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
-    }
-
-    private static void DeleteTemporary(string temp)
-    {
-        if (Posix.FileKind(temp, followLinks: false) is not null)
-        {
-            File.Delete(temp);
-        }
+        Posix.Sync(directory);
     }
 
     public static Task ReplaceAsync(string path, string content, CancellationToken cancellationToken, UnixFileMode? newFileMode = null, (uint Uid, uint Gid)? newFileOwner = null) =>
@@ -144,22 +124,25 @@ public static partial class HostFiles
     public static async Task WriteAtomicAsync(string path, string content, CancellationToken cancellationToken, UnixFileMode mode = DefaultMode)
     {
         var full = Path.GetFullPath(path);
-        var temp = TemporaryFor(full);
+        var name = Path.GetFileName(full);
+        using var directory = Posix.OpenDirectoryNoLinks(ResolveLinks(Path.GetDirectoryName(full)!));
+        var temp = Path.GetFileName(TemporaryFor(full));
         try
         {
-            await using (var stream = CreateTemporary(temp))
+            Posix.UnlinkAt(directory, temp);
+            await using (var stream = new FileStream(Posix.CreateExclusiveAt(directory, temp, 0b110_000_000), FileAccess.Write))
             {
                 await stream.WriteAsync(Encoding.UTF8.GetBytes(content), cancellationToken);
                 File.SetUnixFileMode(stream.SafeFileHandle, mode);
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temp, full, overwrite: true);
+            Posix.RenameAt(directory, temp, name);
         }
         finally
         {
-            DeleteTemporary(temp);
+            Posix.UnlinkAt(directory, temp);
         }
-        Posix.SyncDirectory(Path.GetDirectoryName(full)!);
+        Posix.Sync(directory);
     }
 
     /// <summary>

@@ -302,7 +302,7 @@ internal sealed class HostSession : IHostSession, IAsyncDisposable
             _ => DefaultRestartCommand(dataDirectory, restart),
         };
         await Connection.CloseAsync();
-        await Processes.RunAsync(program, arguments, restart.Timeout + TimeSpan.FromSeconds(10), cancellationToken: cancellationToken);
+        await Processes.RunAsync(program, arguments, restart.Timeout + TimeSpan.FromSeconds(10), cancellationToken: cancellationToken, serverEnvironment: true);
         var deadline = DateTime.UtcNow + restart.Timeout;
         while (true)
         {

@@ -55,6 +55,18 @@ public static partial class Posix
     [LibraryImport(LibC, SetLastError = true)]
     private static partial int fsync(int fd);
 
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int openat(int dirfd, string path, int flags, uint mode);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int mkdirat(int dirfd, string path, uint mode);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int renameat(int olddirfd, string oldpath, int newdirfd, string newpath);
+
+    [LibraryImport(LibC, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int unlinkat(int dirfd, string path, int flags);
+
     [LibraryImport(LibC, SetLastError = true)]
     private static partial int close(int fd);
 
@@ -102,10 +114,12 @@ public static partial class Posix
     public static bool StartedAsRoot { get; private set; }
 
     /// <summary>stat (or lstat with followLinks false); null when the path does not exist.</summary>
-    public static unsafe PosixStat? Stat(string path, bool followLinks = true)
+    public static PosixStat? Stat(string path, bool followLinks = true) => StatCore(AtFdCwd, path, followLinks ? 0 : AtSymlinkNoFollow);
+
+    private static unsafe PosixStat? StatCore(int dirfd, string path, int flags)
     {
         var buffer = stackalloc byte[256];
-        if (statx(AtFdCwd, path, followLinks ? 0 : AtSymlinkNoFollow, StatxBasicStats, buffer) != 0)
+        if (statx(dirfd, path, flags, StatxBasicStats, buffer) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             return errno is ENOENT or 20 /* ENOTDIR */ ? null : throw new IOException($"stat {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
@@ -130,6 +144,10 @@ public static partial class Posix
     }
 
     public static PosixFileKind? FileKind(string path, bool followLinks = true) => Stat(path, followLinks)?.Kind;
+
+    /// <summary>lstat of a name in an open directory; null when it is not there.</summary>
+    public static PosixStat? StatAt(Microsoft.Win32.SafeHandles.SafeFileHandle directory, string name) =>
+        StatCore((int)directory.DangerousGetHandle(), name, AtSymlinkNoFollow);
 
     /// <summary>
     /// Opens a regular file for reading without ever blocking on it (O_NONBLOCK: a FIFO planted in its
@@ -235,6 +253,8 @@ public static partial class Posix
             throw new Diagnostics.PgStateException($"cannot become {user}: the process kept other user ids; stopping");
         }
         StartedAsRoot = true;
+        // Root's working directory (sudo -i: /root) is not the user's to enter, and every child starts in it.
+        Directory.SetCurrentDirectory("/");
         Environment.SetEnvironmentVariable("HOME", entry.Home);
         Environment.SetEnvironmentVariable("USER", user);
         Environment.SetEnvironmentVariable("LOGNAME", user);
@@ -250,6 +270,99 @@ public static partial class Posix
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
+        }
+    }
+
+    private const int ORdOnly = 0, OWrOnly = 1, OCreat = 0x40, OExcl = 0x80, ODirectory = 0x10000, ONoFollow = 0x20000, OCloExec = 0x80000;
+
+    /// <summary>
+    /// Opens a directory by walking its path from / one component at a time, never following a
+    /// link (O_NOFOLLOW on every step, not only the last): a component swapped for a link after the
+    /// path was checked is an error, not a detour. Missing components are made (mkdirat) when asked,
+    /// with <paramref name="mode"/> for the last one and 0755 for parents. The path must be absolute
+    /// and free of links (HostFiles.ResolveLinks gives such a path).
+    /// </summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle OpenDirectoryNoLinks(string path, bool create = false, int mode = 0b111_101_101)
+    {
+        var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var fd = open("/", ORdOnly | ODirectory | OCloExec);
+        if (fd < 0)
+        {
+            throw new IOException($"open /: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+        for (var i = 0; i < parts.Length; i++)
+        {
+            var part = parts[i];
+            if (part is "." or "..")
+            {
+                close(fd);
+                throw new IOException($"{path}: '{part}' in a path pgstate walks; give the real path");
+            }
+            var next = openat(fd, part, ORdOnly | ODirectory | ONoFollow | OCloExec, 0);
+            if (next < 0 && Marshal.GetLastPInvokeError() == ENOENT && create)
+            {
+                var last = i == parts.Length - 1;
+                if (mkdirat(fd, part, last ? (uint)mode : 0b111_101_101) != 0 && Marshal.GetLastPInvokeError() != 17 /* EEXIST */)
+                {
+                    var error = Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
+                    close(fd);
+                    throw new IOException($"mkdir {"/" + string.Join('/', parts[..(i + 1)])}: {error}");
+                }
+                next = openat(fd, part, ORdOnly | ODirectory | ONoFollow | OCloExec, 0);
+            }
+            if (next < 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                close(fd);
+                var at = "/" + string.Join('/', parts[..(i + 1)]);
+                throw errno switch
+                {
+                    40 or 20 /* ELOOP, ENOTDIR */ => new IOException($"{at} is not a directory (a link or a file where a directory was checked a moment ago); nothing followed"),
+                    ENOENT => new DirectoryNotFoundException($"{at} does not exist"),
+                    _ => new IOException($"open {at}: {Marshal.GetPInvokeErrorMessage(errno)}"),
+                };
+            }
+            close(fd);
+            fd = next;
+        }
+        return new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>A new file in an open directory, created exclusively (O_EXCL, no link followed) with <paramref name="mode"/>.</summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle CreateExclusiveAt(Microsoft.Win32.SafeHandles.SafeFileHandle directory, string name, int mode)
+    {
+        var fd = openat((int)directory.DangerousGetHandle(), name, OWrOnly | OCreat | OExcl | ONoFollow | OCloExec, (uint)mode);
+        if (fd < 0)
+        {
+            throw new IOException($"create {name}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+        return new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>rename within one open directory: names are looked up in it, not through the path it was opened by.</summary>
+    public static void RenameAt(Microsoft.Win32.SafeHandles.SafeFileHandle directory, string from, string to)
+    {
+        var fd = (int)directory.DangerousGetHandle();
+        if (renameat(fd, from, fd, to) != 0)
+        {
+            throw new IOException($"rename {from} to {to}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+    }
+
+    /// <summary>Removes a name from an open directory; false when it is not there.</summary>
+    public static bool UnlinkAt(Microsoft.Win32.SafeHandles.SafeFileHandle directory, string name) =>
+        unlinkat((int)directory.DangerousGetHandle(), name, 0) == 0;
+
+    /// <summary>fsync of an open directory (a rename in it is on disk).</summary>
+    public static void Sync(Microsoft.Win32.SafeHandles.SafeFileHandle directory) => fsync((int)directory.DangerousGetHandle());
+
+    /// <summary>chown and chmod of an open file or directory.</summary>
+    public static void SetOwnerAndMode(Microsoft.Win32.SafeHandles.SafeFileHandle file, uint uid, uint gid, int mode)
+    {
+        var fd = (int)file.DangerousGetHandle();
+        if (fchown(fd, uid, gid) != 0 || fchmod(fd, (uint)mode) != 0)
+        {
+            throw new IOException($"chown/chmod: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
         }
     }
 

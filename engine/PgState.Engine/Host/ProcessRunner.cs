@@ -20,6 +20,18 @@ public sealed class ProcessRunner
     // and its superusers can read it (/proc/PID/environ through pg_read_binary_file).
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Withheld = new(StringComparer.Ordinal) { ["PGPASSWORD"] = 0 };
 
+    private static readonly string[] ServerVariables =
+    [
+        "PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_COLLATE", "LC_MESSAGES", "LC_MONETARY", "LC_NUMERIC", "LC_TIME", "TZ", "TZDIR",
+        "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "LD_LIBRARY_PATH", "PGSYSCONFDIR", "PGLOCALEDIR",
+    ];
+
+    // What systemd gives a service that sets none.
+    private const string ServicePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /// <summary>The process environment, as the CLI reads it (what a server pgstate starts may keep of it).</summary>
+    public static Func<string, string?> Environment { get; set; } = _ => null;
+
     /// <summary>Keeps an environment variable (a secret) from every child process pgstate starts.</summary>
     public static void Withhold(string name) => Withheld.TryAdd(name, 0);
 
@@ -31,8 +43,20 @@ public sealed class ProcessRunner
         string? workingDirectory = null,
         CancellationToken cancellationToken = default,
         IReadOnlyDictionary<string, string?>? environment = null,
-        Action<string>? errorLines = null)
+        Action<string>? errorLines = null,
+        bool serverEnvironment = false)
     {
+        if (serverEnvironment)
+        {
+            // A server started from here keeps its environment for as long as it runs, readable by its superusers
+            // (/proc/PID/environ): it gets what a service manager would give it (paths, locale, time zone), through
+            // env -i, and nothing else of the operator's (cloud keys, tokens pgstate does not know about).
+            var kept = ServerVariables.Select(n => (Name: n, Value: environment?.GetValueOrDefault(n) ?? Environment(n) ?? (n == "PATH" ? ServicePath : null)))
+                .Where(v => v.Value is not null).Select(v => $"{v.Name}={v.Value}");
+            arguments = ["-i", .. kept, program, .. arguments];
+            program = "env";
+            environment = null;
+        }
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -52,6 +76,7 @@ public sealed class ProcessRunner
         {
             childEnvironment[name] = null;
         }
+
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
             childEnvironment[name] = value;

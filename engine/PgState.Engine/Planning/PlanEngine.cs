@@ -200,6 +200,7 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
         var needRestart = false;
         // The modules whose changes the next reload or restart activates: named in what apply says it did.
         var needers = new List<string>();
+        var restarters = new List<string>();
 
         async Task ActivateAsync(string why)
         {
@@ -220,6 +221,7 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
             needReload = false;
             needRestart = false;
             needers.Clear();
+            restarters.Clear();
         }
 
         try
@@ -290,6 +292,10 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
                 {
                     needers.Add(module.Name);
                 }
+                if (restartNeeded)
+                {
+                    restarters.Add(module.Name);
+                }
                 needRestart |= restartNeeded;
                 if (failed is not null || interrupted)
                 {
@@ -300,7 +306,8 @@ internal sealed class PlanEngine(IReadOnlyList<IModule> modules)
             interrupted |= cancellationToken.IsCancellationRequested;
             if (!interrupted && (needReload || needRestart))
             {
-                await ActivateAsync($"after {string.Join(", ", needers)}");
+                // A restart is said to be for the modules that need one; a reload for every module with something to activate.
+                await ActivateAsync($"after {string.Join(", ", needRestart && session.Host.Restart.Policy == RestartPolicy.Allowed ? restarters : needers)}");
             }
         }
         catch (Exception e) when (IsApplyFailure(e))

@@ -281,6 +281,7 @@ public sealed class DrillRunner(RestoreContext context)
     public void CheckRestoreDirectory(string directory)
     {
         directory = Path.GetFullPath(directory);
+        _ = RestoreCommand();   // a manifest that cannot restore at all is said before anything is made
         if (directory.Any(c => c is '"' or '\'' or '\\' or '$' or '`' || char.IsControl(c)))
         {
             // pg_ctl puts -D and -l into a shell command line between double quotes.
@@ -306,7 +307,7 @@ public sealed class DrillRunner(RestoreContext context)
     /// Without --start it leaves a directory ready to start; with it, starts it with its own
     /// configuration and waits (bounded) until it is promoted.
     /// </summary>
-    public async Task<(DrillReport Report, IReadOnlyList<string> Next)> RestoreAsync(string directory, DrillTarget target, bool start, TimeSpan timeout,
+    public async Task<(DrillReport Report, IReadOnlyList<string> Next, bool StartRefused)> RestoreAsync(string directory, DrillTarget target, bool start, TimeSpan timeout,
         CancellationToken cancellationToken, bool created = false)
     {
         var started = DateTime.UtcNow;
@@ -396,14 +397,16 @@ public sealed class DrillRunner(RestoreContext context)
             next.Add($"The recovery settings are at the end of {Path.Combine(directory, "postgresql.auto.conf")} (restore_command, recovery_target_time, recovery_target_action = promote) with {Path.Combine(directory, "recovery.signal")}.");
             if (!hasConfig)
             {
-                next.Add("The backup holds no postgresql.conf: its configuration lives outside the data directory (e.g. /etc/postgresql/N/main); start it with that configuration and data_directory = " + directory + ".");
+                next.Add($"The backup holds no postgresql.conf: its configuration lives outside the data directory (e.g. /etc/postgresql/N/main). Copy it in first — " +
+                    $"postgresql.conf, pg_hba.conf, pg_ident.conf into {directory}, owned by {job.User} — and in the copy remove data_directory, hba_file, ident_file " +
+                    "and external_pid_file, and set a port nothing else uses while the original runs.");
             }
             next.Add($"Check archive_mode before you start it: once promoted, a server with archive_mode on archives its new timeline into the archive (right for a replacement, wrong beside a running original).");
             // Printed to be pasted into a shell: every path single-quoted (restore --to refuses quotes, so none can close it).
-            next.Add($"Start it: {asUser}'{pgCtl}' start -D '{directory}' -l '{logFile}'   (or pgstate restore {Backup.Name} … --start)");
+            next.Add($"Start it: {asUser}'{pgCtl}' start -D '{directory}' -l '{logFile}'" + (hasConfig ? $"   (or pgstate restore {Backup.Name} … --start)" : ""));
             next.Add("It replays WAL from the archive, stops at the target and promotes itself; then point applications (and the manifest's dataDirectory) at it.");
             report = report with { Verification = await VerifiedAsync(), EndedUtc = DateTime.UtcNow, Passed = true };
-            return (report, next);
+            return (report, next, start);
         }
         // Its own configuration; only the language of its messages for this start, so the log can be followed.
         var server = new TemporaryServer(pgCtl, directory, logFile, [("lc_messages", "C")], context.Processes);
@@ -450,7 +453,7 @@ public sealed class DrillRunner(RestoreContext context)
         next.Add($"The server runs on {directory} with its own configuration (log: {logFile}); it was promoted at the target.");
         next.Add($"Remove the block between \"{RecoverySettings.BeginMarker}\" and \"{RecoverySettings.EndMarker}\" from {Path.Combine(directory, "postgresql.auto.conf")} at your next maintenance.");
         next.Add($"Stop it: {asUser}{pgCtl} stop -D {directory} -m fast");
-        return (report, next);
+        return (report, next, false);
     }
 
     private bool ProductionRuns()

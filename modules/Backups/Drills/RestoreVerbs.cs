@@ -157,7 +157,7 @@ internal static class RestoreVerbs
             runner.CheckRestoreDirectory(directory);
             var created = !Directory.Exists(directory);
             BecomeJobUser(context, host, directory, adoptEmpty: true);
-            var (report, next) = await runner.RestoreAsync(directory, target, context.Flag("start"), timeout, cancellationToken, created);
+            var (report, next, startRefused) = await runner.RestoreAsync(directory, target, context.Flag("start"), timeout, cancellationToken, created);
             if (context.ErrorIsTerminal)
             {
                 context.Error.Write("\r\u001b[K");
@@ -172,7 +172,8 @@ internal static class RestoreVerbs
                     context.Output.WriteLine("  - " + step);
                 }
             }
-            return 0;
+            // Restored but not started though --start asked for it: a script must not go on as if the server ran.
+            return startRefused ? 1 : 0;
         }
         catch (Exception e) when (e is PgStateException or IOException or UnauthorizedAccessException)
         {

@@ -231,7 +231,7 @@ public sealed class TemporaryServer(string pgCtl, string dataDirectory, string l
     }
 
     private Task<ProcessResult> PgCtlAsync(IReadOnlyList<string> args, TimeSpan timeout, CancellationToken cancellationToken) =>
-        processes.RunAsync(pgCtl, args, timeout, check: false, cancellationToken: cancellationToken);
+        processes.RunAsync(pgCtl, args, timeout, check: false, cancellationToken: cancellationToken, serverEnvironment: true);
 
     /// <summary>
     /// What a restore's server is always given on its command line, whatever the copied

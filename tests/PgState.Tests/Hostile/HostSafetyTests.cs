@@ -51,6 +51,13 @@ public class HostSafetyTests(ClusterFixture fixture) : IAsyncLifetime
         Assert.Contains("refused to alter role postgres", apply.Stdout + apply.Stderr);
         Assert.True(await _cluster.ScalarAsync<bool>("select rolcanlogin and rolsuper from pg_roles where rolname = 'postgres'"));
 
+        // An expiry already past (or a connection limit of 0) locks pgstate out as surely as NOLOGIN.
+        var expired = _dir.Write("v.yaml", _cluster.Manifest("db", "  roles:\n    - {name: postgres, superuser: true, validUntil: \"2001-01-01 00:00:00+00\"}"));
+        var expiredPlan = await CliRunner.RunAsync("plan", expired);
+        Assert.Contains("BLOCKED: pgstate connects as postgres: VALID UNTIL", expiredPlan.Stdout);
+        Assert.Equal(1, (await CliRunner.RunAsync("apply", "--auto-approve", expired)).ExitCode);
+        Assert.True(await _cluster.ScalarAsync<bool>("select rolvaliduntil is null from pg_roles where rolname = 'postgres'"));
+
         // A role the manifest declares without superuser: true loses it, and the plan says so.
         await _cluster.ExecAsync("create role was_super superuser login");
         try
