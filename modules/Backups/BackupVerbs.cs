@@ -8,6 +8,25 @@ namespace PgState.Modules.Backups;
 /// <summary>`pgstate backup run NAME` and `backup verify NAME`: the jobs a schedule starts.</summary>
 internal static class BackupVerbs
 {
+    /// <summary>The one backup NAME names in the manifests (with --host when several hosts declare it); null, said on stderr, otherwise.</summary>
+    public static (VerbHost Host, DesiredBackup Backup)? Find(VerbContext context, string name)
+    {
+        var only = context.String("host");
+        var matches = context.Hosts
+            .Where(h => only is null || h.Host.Name == only)
+            .Select(h => (Host: h, Backup: h.Modules.OfType<BoundBackups>().FirstOrDefault()?.Backups.FirstOrDefault(b => b.Name == name)))
+            .Where(m => m.Backup is not null)
+            .ToList();
+        if (matches.Count == 1)
+        {
+            return (matches[0].Host, matches[0].Backup!);
+        }
+        context.Error.WriteLine(matches.Count == 0
+            ? $"pgstate: error: no backup named '{name}'{(only is null ? "" : $" for host '{only}'")} in the manifest(s)"
+            : $"pgstate: error: backup '{name}' is declared for hosts {string.Join(", ", matches.Select(m => m.Host.Host.Name))}: name one with --host");
+        return null;
+    }
+
     public static Task<int> RunAsync(VerbContext context, CancellationToken cancellationToken) => RunOrVerifyAsync(context, verify: false, cancellationToken);
 
     public static Task<int> VerifyAsync(VerbContext context, CancellationToken cancellationToken) => RunOrVerifyAsync(context, verify: true, cancellationToken);
@@ -15,20 +34,10 @@ internal static class BackupVerbs
     private static async Task<int> RunOrVerifyAsync(VerbContext context, bool verify, CancellationToken cancellationToken)
     {
         var name = context.String("name")!;
-        var only = context.String("host");
-        var matches = context.Hosts
-            .Where(h => only is null || h.Host.Name == only)
-            .Select(h => (Host: h, Backup: h.Modules.OfType<BoundBackups>().FirstOrDefault()?.Backups.FirstOrDefault(b => b.Name == name)))
-            .Where(m => m.Backup is not null)
-            .ToList();
-        if (matches.Count != 1)
+        if (Find(context, name) is not var (host, backup))
         {
-            context.Error.WriteLine(matches.Count == 0
-                ? $"pgstate: error: no backup named '{name}'{(only is null ? "" : $" for host '{only}'")} in the manifest(s)"
-                : $"pgstate: error: backup '{name}' is declared for hosts {string.Join(", ", matches.Select(m => m.Host.Host.Name))}: name one with --host");
             return 1;
         }
-        var (host, backup) = (matches[0].Host, matches[0].Backup!);
         var secrets = new SecretResolver(context.Environment,
             context.String("credentials-directory") ?? (context.Environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } d ? d : BoundBackups.CredentialsDirectory(host.Paths, host.Host.Name)));
         var job = BoundBackups.JobFor(host.Host.DataDirectory?.Value);

@@ -36,24 +36,6 @@ internal static class RestoreVerbs
             VerbManifests.ManifestOption, RestoreAsync),
     ];
 
-    private static (VerbHost Host, DesiredBackup Backup)? Find(VerbContext context, string name)
-    {
-        var only = context.String("host");
-        var matches = context.Hosts
-            .Where(h => only is null || h.Host.Name == only)
-            .Select(h => (Host: h, Backup: h.Modules.OfType<BoundBackups>().FirstOrDefault()?.Backups.FirstOrDefault(b => b.Name == name)))
-            .Where(m => m.Backup is not null)
-            .ToList();
-        if (matches.Count == 1)
-        {
-            return (matches[0].Host, matches[0].Backup!);
-        }
-        context.Error.WriteLine(matches.Count == 0
-            ? $"pgstate: error: no backup named '{name}'{(only is null ? "" : $" for host '{only}'")} in the manifest(s)"
-            : $"pgstate: error: backup '{name}' is declared for hosts {string.Join(", ", matches.Select(m => m.Host.Host.Name))}: name one with --host");
-        return null;
-    }
-
     private static RestoreContext Context(VerbContext context, VerbHost host, DesiredBackup backup, DesiredDrill drill)
     {
         // Progress and steps on a terminal only: a scheduled drill (cron mails what it prints) prints its report, nothing else.
@@ -103,7 +85,7 @@ internal static class RestoreVerbs
 
     private static async Task<int> DrillAsync(VerbContext context, CancellationToken cancellationToken)
     {
-        if (Find(context, context.String("name")!) is not var (host, backup))
+        if (BackupVerbs.Find(context, context.String("name")!) is not var (host, backup))
         {
             return 1;
         }
@@ -136,7 +118,7 @@ internal static class RestoreVerbs
 
     private static async Task<int> RestoreAsync(VerbContext context, CancellationToken cancellationToken)
     {
-        if (Find(context, context.String("name")!) is not var (host, backup))
+        if (BackupVerbs.Find(context, context.String("name")!) is not var (host, backup))
         {
             return 1;
         }
