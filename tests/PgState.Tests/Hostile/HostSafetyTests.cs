@@ -8,33 +8,18 @@ namespace PgState.Tests.Hostile;
 /// server's environment.
 /// </summary>
 [Collection(SharedClusterA.Name)]
-public class HostSafetyTests(ClusterFixture fixture) : IAsyncLifetime
+public class HostSafetyTests(ClusterFixture fixture) : ResetClusterTest(fixture)
 {
-    private readonly ScratchCluster _cluster = fixture.Cluster;
-    private readonly TempDir _dir = new();
-
-    public async Task InitializeAsync()
-    {
-        await fixture.BeginAsync(GetType());
-        await _cluster.ResetAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.ResetAsync();
-        _dir.Dispose();
-    }
-
     [Fact]
     public async Task List_parameters_are_written_element_by_element_and_the_server_restarts_with_them()
     {
-        var file = _dir.Write("l.yaml", _cluster.Manifest("db",
+        var file = Dir.Write("l.yaml", Cluster.Manifest("db",
             "  settings:\n    shared_preload_libraries: \"pg_stat_statements, auto_explain\"\n    search_path: '\"$user\", public, Other'", restartPolicy: "allowed"));
         var apply = await CliRunner.RunAsync("apply", "--auto-approve", file);
         Assert.True(apply.ExitCode == 0, apply.ToString());
-        Assert.Contains("shared_preload_libraries = 'pg_stat_statements, auto_explain'", _cluster.AutoConf);
-        Assert.Contains("search_path = '\"$user\", public, other'", _cluster.AutoConf);
-        Assert.Equal("pg_stat_statements, auto_explain", await _cluster.ShowAsync("shared_preload_libraries"));
+        Assert.Contains("shared_preload_libraries = 'pg_stat_statements, auto_explain'", Cluster.AutoConf);
+        Assert.Contains("search_path = '\"$user\", public, other'", Cluster.AutoConf);
+        Assert.Equal("pg_stat_statements, auto_explain", await Cluster.ShowAsync("shared_preload_libraries"));
         var plan = await CliRunner.RunAsync("plan", file);
         Assert.True(plan.ExitCode == 0, plan.ToString());
     }
@@ -42,33 +27,33 @@ public class HostSafetyTests(ClusterFixture fixture) : IAsyncLifetime
     [Fact]
     public async Task Taking_login_or_superuser_from_pgstates_own_role_is_blocked_and_refused()
     {
-        var file = _dir.Write("r.yaml", _cluster.Manifest("db", "  roles:\n    - {name: postgres, login: false}"));
+        var file = Dir.Write("r.yaml", Cluster.Manifest("db", "  roles:\n    - {name: postgres, login: false}"));
         var plan = await CliRunner.RunAsync("plan", file);
         Assert.Equal(2, plan.ExitCode);
         Assert.Contains("BLOCKED: pgstate connects as postgres: NOLOGIN would lock it out of this server", plan.Stdout);
         var apply = await CliRunner.RunAsync("apply", "--auto-approve", file);
         Assert.Equal(1, apply.ExitCode);
         Assert.Contains("refused to alter role postgres", apply.Stdout + apply.Stderr);
-        Assert.True(await _cluster.ScalarAsync<bool>("select rolcanlogin and rolsuper from pg_roles where rolname = 'postgres'"));
+        Assert.True(await Cluster.ScalarAsync<bool>("select rolcanlogin and rolsuper from pg_roles where rolname = 'postgres'"));
 
         // An expiry already past (or a connection limit of 0) locks pgstate out as surely as NOLOGIN.
-        var expired = _dir.Write("v.yaml", _cluster.Manifest("db", "  roles:\n    - {name: postgres, superuser: true, validUntil: \"2001-01-01 00:00:00+00\"}"));
+        var expired = Dir.Write("v.yaml", Cluster.Manifest("db", "  roles:\n    - {name: postgres, superuser: true, validUntil: \"2001-01-01 00:00:00+00\"}"));
         var expiredPlan = await CliRunner.RunAsync("plan", expired);
         Assert.Contains("BLOCKED: pgstate connects as postgres: VALID UNTIL", expiredPlan.Stdout);
         Assert.Equal(1, (await CliRunner.RunAsync("apply", "--auto-approve", expired)).ExitCode);
-        Assert.True(await _cluster.ScalarAsync<bool>("select rolvaliduntil is null from pg_roles where rolname = 'postgres'"));
+        Assert.True(await Cluster.ScalarAsync<bool>("select rolvaliduntil is null from pg_roles where rolname = 'postgres'"));
 
         // A role the manifest declares without superuser: true loses it, and the plan says so.
-        await _cluster.ExecAsync("create role was_super superuser login");
+        await Cluster.ExecAsync("create role was_super superuser login");
         try
         {
-            var other = _dir.Write("s.yaml", _cluster.Manifest("db", "  roles:\n    - {name: was_super}"));
+            var other = Dir.Write("s.yaml", Cluster.Manifest("db", "  roles:\n    - {name: was_super}"));
             var shown = await CliRunner.RunAsync("plan", other);
             Assert.Contains("removes SUPERUSER: the manifest does not say superuser: true for this role", shown.Stdout);
         }
         finally
         {
-            await _cluster.ExecAsync("drop role was_super");
+            await Cluster.ExecAsync("drop role was_super");
         }
     }
 
@@ -80,12 +65,12 @@ public class HostSafetyTests(ClusterFixture fixture) : IAsyncLifetime
         Environment.SetEnvironmentVariable(name, secret);   // in this process's environment, which children inherit by default
         try
         {
-            var file = _dir.Write("e.yaml", _cluster.Manifest("db",
+            var file = Dir.Write("e.yaml", Cluster.Manifest("db",
                 $"  settings:\n    max_wal_senders: 7\n  roles:\n    - {{name: env_probe_role, password: {{fromEnv: {name}}}}}", restartPolicy: "allowed"));
             var apply = await CliRunner.RunAsync(["apply", "--auto-approve", file], new Dictionary<string, string> { [name] = secret });
             Assert.True(apply.ExitCode == 0, apply.ToString());
             Assert.Contains("restarted", apply.Stdout + apply.Stderr);
-            var pid = File.ReadAllLines(Path.Combine(_cluster.DataDirectory, "postmaster.pid"))[0];
+            var pid = File.ReadAllLines(Path.Combine(Cluster.DataDirectory, "postmaster.pid"))[0];
             var environ = File.ReadAllText($"/proc/{pid}/environ");
             Assert.DoesNotContain(secret, environ);
             Assert.DoesNotContain(name + "=", environ);
@@ -93,7 +78,7 @@ public class HostSafetyTests(ClusterFixture fixture) : IAsyncLifetime
         finally
         {
             Environment.SetEnvironmentVariable(name, null);
-            await _cluster.ExecAsync("drop role if exists env_probe_role");
+            await Cluster.ExecAsync("drop role if exists env_probe_role");
         }
     }
 }

@@ -166,9 +166,11 @@ public abstract class ReplicationTests(ClusterFixture fixture) : IAsyncLifetime
             const string prefix = "x\\'; CREATE TABLE pwned_prefix(); --";
             const string application = "a\\' ; CREATE TABLE pwned_app(); --";
             const string name = "it's \\ \"quoted\"";
+            // A list parameter goes as one literal per element: each must hold as well.
+            const string list = "\"x\\'; CREATE TABLE pwned_list(); --\", public";
             static string Yq(string v) => "'" + v.Replace("'", "''", StringComparison.Ordinal) + "'";
             var file = _dir.Write("sql.yaml", _cluster.Manifest("db",
-                $"  settings:\n    log_line_prefix: {Yq(prefix)}\n    application_name: {Yq(application)}\n" +
+                $"  settings:\n    log_line_prefix: {Yq(prefix)}\n    application_name: {Yq(application)}\n    search_path: {Yq(list)}\n" +
                 $"  roles:\n    - {{name: {Yq(name)}, validUntil: \"2031-02-03 04:05:06+00\", inRoles: [pg_monitor], password: {{fromEnv: BACKUP_PW}}}}\n" +
                 "  slots:\n    - {name: sql_slot}\n"));
             var env = new Dictionary<string, string> { ["BACKUP_PW"] = "quote'back\\slash" };
@@ -177,12 +179,13 @@ public abstract class ReplicationTests(ClusterFixture fixture) : IAsyncLifetime
             var again = await CliRunner.RunAsync(["plan", file], env);
             Assert.True(again.ExitCode == 0, again.ToString());
             Assert.Equal(prefix, await _cluster.ScalarAsync<string>("select setting from pg_settings where name = 'log_line_prefix'"));
+            Assert.Equal("\"x\\'; CREATE TABLE pwned_list(); --\", public", await _cluster.ScalarAsync<string>("select setting from pg_file_settings where name = 'search_path'"));
             Assert.Equal(1L, await _cluster.ScalarAsync<long>($"select count(*) from pg_roles where rolname = {Sql.Literal(name)}"));
             Assert.Equal(0L, await _cluster.ScalarAsync<long>("select count(*) from pg_class where relname like 'pwned%'"));
 
             // Remove them again, through the same statements (RESET, DROP ROLE, drop slot).
             var remove = _dir.Write("sql-remove.yaml", _cluster.Manifest("db",
-                "  settings:\n    log_line_prefix: null\n    application_name: null\n" +
+                "  settings:\n    log_line_prefix: null\n    application_name: null\n    search_path: null\n" +
                 $"  roles:\n    - {{name: {Yq(name)}, state: absent}}\n  slots:\n    - {{name: sql_slot, state: absent}}\n"));
             var removed = await CliRunner.RunAsync(["apply", "--auto-approve", remove], env);
             Assert.True(removed.ExitCode == 0, removed.ToString());
