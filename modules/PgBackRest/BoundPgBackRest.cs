@@ -166,11 +166,11 @@ internal sealed partial class BoundPgBackRest(HostManifest host, PgBackRestSecti
         }
         foreach (var repo in section.Repositories.Where(r => r.Type == "posix" && !Directory.Exists(r.Path)))
         {
-            Directory.CreateDirectory(repo.Path);
-            File.SetUnixFileMode(repo.Path, (UnixFileMode)0b111_101_000);
+            // Made like every directory pgstate makes: its path walked without following another user's link, owner and mode on what was opened.
+            using var made = Posix.OpenDirectoryNoLinks(HostFiles.ResolveLinks(repo.Path), create: true, mode: 0b111_101_000);
             if (owner is { } o && Posix.IsRoot)
             {
-                Posix.Chown(repo.Path, o.Item1, o.Item2);
+                Posix.SetOwnerAndMode(made, o.Item1, o.Item2, 0b111_101_000);
             }
         }
         var cli = new PgBackRestCli(section.ConfigPath, section.Stanza, user, session.Processes);
