@@ -20,9 +20,16 @@ internal static class SettingLists
     // Identifiers (search_path, temp_tablespaces) are folded to lower case when unquoted, as the server reads them; paths and library names are not.
     private static readonly HashSet<string> Identifiers = new(StringComparer.OrdinalIgnoreCase) { "search_path", "temp_tablespaces" };
 
+    // scanner_isspace: what PostgreSQL's list parsing skips between elements.
+    private static readonly char[] ServerSpaces = [' ', '\t', '\n', '\r', '\f'];
+
+    private static bool IsServerSpace(char c) => Array.IndexOf(ServerSpaces, c) >= 0;
+
+    private static bool IsBlank(string value) => value.All(IsServerSpace);
+
     /// <summary>The value as ALTER SYSTEM SET takes it: one literal, or a literal per element for a list parameter.</summary>
     public static string Literals(string name, string value) =>
-        ListQuoted.Contains(name) && value.Trim().Length > 0
+        ListQuoted.Contains(name) && !IsBlank(value)
             ? string.Join(", ", Split(value, Identifiers.Contains(name)).Select(Sql.Literal))
             : Sql.Literal(value);
 
@@ -33,7 +40,17 @@ internal static class SettingLists
     /// </summary>
     public static string? Problem(string name, string value)
     {
-        if (!ListQuoted.Contains(name) || value.Trim().Length == 0)
+        if (!ListQuoted.Contains(name) || value.Length == 0)
+        {
+            return null;
+        }
+        // The server's scanner knows five blanks; other Unicode spaces (no-break, em, ideographic) are part of a name
+        // to it, while .NET would trim them: refused, so that what is checked and what is written are the same list.
+        if (value.FirstOrDefault(c => (char.IsWhiteSpace(c) && !IsServerSpace(c)) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format) is var odd && odd != default)
+        {
+            return $"{name} is a list, and its value holds U+{(int)odd:X4}, a space or format character the server reads as part of a name; use plain spaces";
+        }
+        if (IsBlank(value))
         {
             return null;
         }
@@ -70,7 +87,7 @@ internal static class SettingLists
                 element = 0;
                 afterQuote = false;
             }
-            else if (char.IsWhiteSpace(c))
+            else if (IsServerSpace(c))
             {
                 continue;
             }
@@ -107,7 +124,7 @@ internal static class SettingLists
         var i = 0;
         while (true)
         {
-            while (i < value.Length && char.IsWhiteSpace(value[i]))
+            while (i < value.Length && IsServerSpace(value[i]))
             {
                 i++;
             }
@@ -129,11 +146,18 @@ internal static class SettingLists
                 {
                     i++;
                 }
-                var word = value[start..i].TrimEnd();
-                element.Append(foldCase ? word.ToLowerInvariant() : word);
+                var word = value[start..i].TrimEnd(ServerSpaces);
+                // The server folds A-Z only (downcase_identifier): Unicode folding would write another name (KELVIN SIGN K -> k).
+                element.Append(foldCase ? string.Create(word.Length, word, static (span, w) =>
+                {
+                    for (var j = 0; j < w.Length; j++)
+                    {
+                        span[j] = char.IsAsciiLetterUpper(w[j]) ? (char)(w[j] + 32) : w[j];
+                    }
+                }) : word);
             }
             elements.Add(element.ToString());
-            while (i < value.Length && char.IsWhiteSpace(value[i]))
+            while (i < value.Length && IsServerSpace(value[i]))
             {
                 i++;
             }

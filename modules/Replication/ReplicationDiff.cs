@@ -75,6 +75,11 @@ public static class ReplicationDiff
         string? LocksOut(string name, string what) => name == guard.ConnectedAs && !guard.Allowed
             ? $"pgstate connects as {name}: {what} would lock it out of this server; pass --allow-lockout to apply anyway"
             : null;
+        // A role pgstate's own role is a member of: dropping it takes away what pgstate has through it (a non-superuser's rights).
+        var viaGroup = live.TryGetValue(guard.ConnectedAs, out var me) ? me.MemberOf : [];
+        string? LocksOutThroughGroup(string name) => !guard.Allowed && viaGroup.Contains(name)
+            ? $"pgstate connects as {guard.ConnectedAs}, a member of {name}: dropping {name} takes away what {guard.ConnectedAs} has through it; pass --allow-lockout to apply anyway"
+            : null;
         foreach (var d in desired)
         {
             var address = $"roles.{d.Name}";
@@ -83,7 +88,7 @@ public static class ReplicationDiff
             {
                 if (l is not null)
                 {
-                    var blocked = LocksOut(d.Name, "dropping the role")
+                    var blocked = LocksOut(d.Name, "dropping the role") ?? LocksOutThroughGroup(d.Name)
                         ?? (l.OwnedObjects > 0 ? $"it owns {l.OwnedObjects} object(s); reassign or drop them first (REASSIGN OWNED BY / DROP OWNED BY)" : null);
                     diff.Add(address, ChangeAction.Delete, Attributes(l.Login, l.Replication, l.Superuser, l.ConnectionLimit, null), null, Activation.None,
                         new DropRole(d.Name, blocked), blocked is null ? "DROP ROLE" : "BLOCKED: " + blocked);
@@ -148,9 +153,9 @@ public static class ReplicationDiff
         }
     }
 
-    /// <summary>Whether a VALID UNTIL value has passed by <paramref name="now"/> (or within the next hour: an apply and its next run).</summary>
+    /// <summary>Whether a VALID UNTIL value has passed by <paramref name="now"/> or passes within a day (before the next nightly run).</summary>
     private static bool ExpiresBy(string validUntil, DateTime now) =>
-        validUntil != "infinity" && ParseTimestamp(validUntil) is { } until && until.UtcDateTime <= now.AddHours(1);
+        validUntil != "infinity" && ParseTimestamp(validUntil) is { } until && until.UtcDateTime <= now.AddDays(1);
 
     private static bool SameTimestamp(string desired, DateTime? live)
     {

@@ -21,6 +21,23 @@ public class ReplicationDiffTests
     }
 
     [Fact]
+    public void Dropping_a_group_pgstates_own_role_belongs_to_is_blocked_unless_allowed()
+    {
+        var group = new DesiredRole("admins", false, false, false, -1, null, [], null, false, Present: false);
+        var live = new Dictionary<string, LiveRole>
+        {
+            ["admins"] = new("admins", false, false, false, -1, null, [], 0),
+            ["pgstate_admin"] = new("pgstate_admin", true, false, false, -1, null, ["admins"], 0),
+        };
+        var diff = new Diff<ReplicationAction>("replication");
+        ReplicationDiff.DiffRoles([group], live, new Dictionary<string, PasswordState>(), diff, new LockoutGuard("pgstate_admin", Allowed: false));
+        Assert.Contains("BLOCKED: pgstate connects as pgstate_admin, a member of admins", Assert.Single(diff.Changes).Change.Note);
+        var allowed = new Diff<ReplicationAction>("replication");
+        ReplicationDiff.DiffRoles([group], live, new Dictionary<string, PasswordState>(), allowed, new LockoutGuard("pgstate_admin", Allowed: true));
+        Assert.Equal("DROP ROLE", Assert.Single(allowed.Changes).Change.Note);
+    }
+
+    [Fact]
     public void Password_that_cannot_be_compared_is_left_alone_on_create_policy()
     {
         var diff = Roles(Role(), Live(), PasswordState.Unknown);

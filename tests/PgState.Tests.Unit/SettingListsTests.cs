@@ -12,6 +12,7 @@ public class SettingListsTests
     [InlineData("unix_socket_directories", "/run/postgresql, /tmp", "E'/run/postgresql', E'/tmp'")]
     [InlineData("work_mem", "64MB", "E'64MB'")]
     [InlineData("shared_preload_libraries", "", "E''")]
+    [InlineData("search_path", "\u212Aeep, Ärger", "E'\u212Aeep', E'\u00C4rger'")]
     public void A_list_is_written_one_literal_per_element(string name, string value, string expected) =>
         Assert.Equal(expected, SettingLists.Literals(name, value));
 
@@ -23,6 +24,8 @@ public class SettingListsTests
     [InlineData("search_path", "\"a\"b, c", "text after a closing double quote")]
     [InlineData("search_path", "a\"b\"", "double quote inside an element")]
     [InlineData("search_path", "\"unclosed, public", "not closed")]
+    [InlineData("shared_preload_libraries", "\u00a0", "U+00A0")]
+    [InlineData("search_path", "public,\u2003app", "U+2003")]
     public void A_list_the_server_would_misread_is_refused(string name, string value, string problem) =>
         Assert.Contains(problem, SettingLists.Problem(name, value));
 
